@@ -1,0 +1,83 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/mirrorkit/mirrorkit/internal/registry"
+)
+
+// Errors every backend returns (wrapped), so callers can tell them apart without
+// knowing the backend.
+var (
+	// ErrNotFound: no site or mirror has that name.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: the write raced with another writer, or would break a
+	// reference (deleting a site that still has mirrors).
+	ErrConflict = errors.New("conflict")
+)
+
+// Store is the persistence interface. Writes validate their input with the
+// registry package before touching the database and are atomic: a rejected write
+// changes nothing.
+type Store interface {
+	Registry
+	// Migrate applies pending schema migrations and returns how many ran.
+	Migrate(ctx context.Context) (int, error)
+	// SchemaVersion returns the applied and the latest known schema versions.
+	SchemaVersion(ctx context.Context) (current, latest int64, err error)
+	// Backend names the backend ("sqlite", "postgres").
+	Backend() string
+	Close() error
+}
+
+// Registry persists sites and mirrors. Lookups are by name, the identity users
+// type; ids are stable and never reused, for packages that index mirrors by id.
+type Registry interface {
+	CreateSite(ctx context.Context, s registry.Site) (registry.Site, error)
+	Site(ctx context.Context, name string) (registry.Site, error)
+	Sites(ctx context.Context) ([]registry.Site, error)
+	// UpdateSite writes s over the site with s.ID. It fails with ErrConflict when
+	// the stored UpdatedAt differs from s.UpdatedAt: somebody else changed it since
+	// it was read.
+	UpdateSite(ctx context.Context, s registry.Site) (registry.Site, error)
+	// DeleteSite fails with ErrConflict while the site still has mirrors.
+	DeleteSite(ctx context.Context, name string) error
+
+	CreateMirror(ctx context.Context, m registry.Mirror) (registry.Mirror, error)
+	Mirror(ctx context.Context, name string) (registry.Mirror, error)
+	Mirrors(ctx context.Context) ([]registry.Mirror, error)
+	// UpdateMirror writes m over the mirror with m.ID, with the same optimistic
+	// check as UpdateSite.
+	UpdateMirror(ctx context.Context, m registry.Mirror) (registry.Mirror, error)
+	// DeleteMirror fails with ErrConflict while another mirror names it upstream.
+	DeleteMirror(ctx context.Context, name string) error
+
+	// Export returns the whole registry in canonical order.
+	Export(ctx context.Context) (registry.Snapshot, error)
+	// Import writes a snapshot, ids and timestamps kept, in one transaction. It
+	// refuses a non-empty registry unless replace is set, in which case the old
+	// registry is dropped in the same transaction.
+	Import(ctx context.Context, s registry.Snapshot, replace bool) error
+}
+
+// Options tune a backend. The zero value is the production default.
+type Options struct {
+	// Now is the clock for created/updated timestamps (tests pin it).
+	Now func() time.Time
+	// NoMigrate opens without applying migrations (for `db status`).
+	NoMigrate bool
+	// MaxOpenConns bounds the connection pool; 0 picks the backend's default.
+	MaxOpenConns int
+	// BusyTimeout is how long SQLite waits for a lock before failing.
+	BusyTimeout time.Duration
+}
+
+// Clock returns the configured clock or time.Now.
+func (o Options) Clock() func() time.Time {
+	if o.Now != nil {
+		return o.Now
+	}
+	return time.Now
+}

@@ -125,6 +125,9 @@ func (m *Mirror) Validate() error {
 	if m.Score < 0 || m.Score > MaxScore {
 		es.add("score", fmt.Sprintf("%d is out of range 0..%d", m.Score, MaxScore))
 	}
+	if !m.IPv4 && !m.IPv6 {
+		es.add("ipv4", "a mirror must be reachable over IPv4 or IPv6 (or both)")
+	}
 	checkText(&es, "disabled_reason", m.DisabledReason, MaxTextLen, false)
 	if m.MaxFileSize < 0 {
 		es.add("max_file_size", fmt.Sprintf("%d is negative; use 0 for no limit", m.MaxFileSize))

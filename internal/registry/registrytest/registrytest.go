@@ -140,6 +140,7 @@ func HostileMirrors() []MirrorCase {
 		{"negative bandwidth", "bandwidth_mbps", func(x *m) { x.BandwidthMbps = -1 }},
 		{"negative score", "score", func(x *m) { x.Score = -5 }},
 		{"huge score", "score", func(x *m) { x.Score = registry.MaxScore + 1 }},
+		{"no address family", "ipv4", func(x *m) { x.IPv4, x.IPv6 = false, false }},
 		{"negative max file size", "max_file_size", func(x *m) { x.MaxFileSize = -1 }},
 		{"content relative", "content", func(x *m) { x.Content = []string{"fedora/"} }},
 		{"content traversal", "content", func(x *m) { x.Content = []string{"/fedora/../../etc/"} }},

@@ -1,0 +1,484 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mirrorkit/mirrorkit/internal/registry"
+	"github.com/mirrorkit/mirrorkit/internal/testutil/pgtest"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+var pg pgtest.Shared
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	code := m.Run()
+	pg.Close()
+	os.Exit(code)
+}
+
+// cli runs mirrorkit in-process against one store with a pinned clock, the way
+// a user runs it in a shell.
+type cli struct {
+	t   *testing.T
+	dir string
+	env []string
+	n   atomic.Int64
+}
+
+func newCLI(t *testing.T) *cli {
+	dir := t.TempDir()
+	return &cli{t: t, dir: dir, env: []string{"MIRRORKIT_STORE_DSN=sqlite:" + filepath.Join(dir, "mirrorkit.db")}}
+}
+
+type result struct {
+	out, err string
+	code     int
+}
+
+func (c *cli) runStdin(stdin string, args ...string) result {
+	c.t.Helper()
+	var out, errb bytes.Buffer
+	a := &app{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errb, env: c.env,
+		now: func() time.Time { return time.Date(2026, 11, 22, 9, 0, int(c.n.Add(1)), 0, time.UTC) }}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	code := a.run(ctx, args)
+	return result{out.String(), errb.String(), code}
+}
+
+func (c *cli) run(args ...string) result {
+	c.t.Helper()
+	return c.runStdin("", args...)
+}
+
+// ok runs a command that must succeed and returns its standard output.
+func (c *cli) ok(args ...string) string {
+	c.t.Helper()
+	r := c.run(args...)
+	if r.code != 0 {
+		c.t.Fatalf("mirrorkit %s: exit %d\n%s%s", strings.Join(args, " "), r.code, r.out, r.err)
+	}
+	return r.out
+}
+
+func (c *cli) export() string {
+	c.t.Helper()
+	return c.ok("registry", "export")
+}
+
+// seed registers the issue's example mirror plus a downstream with every flag.
+func (c *cli) seed() {
+	c.ok("site", "add", "example-org", "--sponsor", "Example Org", "--sponsor-url", "https://www.example.org/",
+		"--contact", "admin@example.org,noc@example.org", "--notes", "call before 8")
+	c.ok("mirror", "add", "ftp-de", "--site", "example-org", "--http", "http://127.0.0.1:8081/pub/",
+		"--rsync", "rsync://127.0.0.1:8730/pub/", "--country", "DE", "--lat", "50.1", "--lon", "8.7",
+		"--bandwidth", "1000", "--netblock", "192.0.2.0/24", "--asn", "64500")
+	c.ok("mirror", "add", "nz-akl", "--site", "example-org", "--https", "https://[2001:db8::1]:8443/mirror/",
+		"--ftp", "ftp://127.0.0.1:2121/pub", "--tier", "2", "--upstream", "ftp-de", "--country", "nz", "--city", "Auckland",
+		"--bandwidth", "200", "--score", "50", "--private", "--ipv6", "--ipv4=false", "--large-files=false",
+		"--max-file-size", "4GiB", "--content", "/fedora/", "--content", "/epel/", "--netblock", "2001:db8::/32,198.51.100.0/24",
+		"--asn", "AS64501", "--country-only", "--continent-only", "--asn-only", "--exclude-country", "AU",
+		"--extra-country", "au,ck", "--notes", "rack 4")
+}
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Fatalf("%s differs from golden file (go test -update rewrites it):\n%s", name, got)
+	}
+}
+
+// The JSON of `mirror list` is an interface scripts depend on: every field
+// name and shape is pinned, and documented in docs/registry-json.md.
+func TestMirrorListJSONGolden(t *testing.T) {
+	c := newCLI(t)
+	c.seed()
+	out := c.ok("mirror", "list", "--json")
+	golden(t, "mirror-list.json", out)
+	var ms []registry.Mirror
+	if err := json.Unmarshal([]byte(out), &ms); err != nil || len(ms) != 2 {
+		t.Fatalf("not a JSON array of 2 mirrors: %v", err)
+	}
+	if strings.Contains(out, "token") {
+		t.Fatal("mirror list shows token data")
+	}
+	// Every documented field is in the docs, and the docs name no field the JSON lacks.
+	doc, err := os.ReadFile("../../docs/registry-json.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range jsonKeys(t, out) {
+		if !bytes.Contains(doc, []byte("`"+f+"`")) {
+			t.Errorf("field %q is not documented in docs/registry-json.md", f)
+		}
+	}
+}
+
+// jsonKeys lists every object key in a JSON document, dotted by nesting.
+func jsonKeys(t *testing.T, doc string) []string {
+	var v any
+	if err := json.Unmarshal([]byte(doc), &v); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	var walk func(prefix string, v any)
+	walk = func(prefix string, v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, val := range x {
+				key := k
+				if prefix != "" {
+					key = prefix + "." + k
+				}
+				seen[key] = true
+				walk(key, val)
+			}
+		case []any:
+			for _, e := range x {
+				walk(prefix, e)
+			}
+		}
+	}
+	walk("", v)
+	var out []string
+	for k := range seen {
+		out = append(out, k)
+	}
+	return out
+}
+
+func TestListsAndShows(t *testing.T) {
+	c := newCLI(t)
+	c.seed()
+	table := c.ok("mirror", "list")
+	lines := strings.Split(strings.TrimSpace(table), "\n")
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], "NAME") || !strings.HasPrefix(lines[1], "ftp-de ") {
+		t.Fatalf("table:\n%s", table)
+	}
+	// Columns line up: each header starts where its values start.
+	col := strings.Index(lines[0], "COUNTRY")
+	if lines[1][col:col+2] != "DE" || lines[2][col:col+2] != "NZ" {
+		t.Fatalf("columns not aligned:\n%s", table)
+	}
+	if got := c.ok("mirror", "list", "--site", "nobody"); strings.Count(got, "\n") != 1 {
+		t.Fatalf("filter by site: %q", got)
+	}
+	for _, args := range [][]string{{"site", "list", "--json"}, {"site", "show", "example-org", "--json"},
+		{"mirror", "show", "nz-akl", "--json"}, {"version", "--json"}, {"db", "status", "--json"}, {"config", "show", "--json"}} {
+		if !json.Valid([]byte(c.ok(args...))) {
+			t.Errorf("%v: not JSON", args)
+		}
+	}
+	show := c.ok("mirror", "show", "nz-akl")
+	for _, want := range []string{"tier:             2 (upstream: ftp-de)", "Auckland, NZ, OC", "4.0 GiB", "AS64501",
+		"country-only; continent-only; asn-only; exclude AU; extra AU,CK", "rack 4", "listed:           private"} {
+		if !strings.Contains(show, want) {
+			t.Errorf("mirror show lacks %q:\n%s", want, show)
+		}
+	}
+	if s := c.ok("site", "list"); !strings.Contains(s, "example-org  Example Org  2 ") {
+		t.Errorf("site list:\n%s", s)
+	}
+}
+
+func TestEditChangesOnlyWhatIsGiven(t *testing.T) {
+	c := newCLI(t)
+	c.seed()
+	before := mirrorJSON(t, c, "ftp-de")
+	c.ok("mirror", "edit", "ftp-de", "--bandwidth", "10000", "--content", "/fedora/,/epel/")
+	after := mirrorJSON(t, c, "ftp-de")
+	if after.BandwidthMbps != 10000 || strings.Join(after.Content, " ") != "/epel/ /fedora/" {
+		t.Fatalf("edit not applied: %+v", after)
+	}
+	after.BandwidthMbps, after.Content, after.UpdatedAt = before.BandwidthMbps, before.Content, before.UpdatedAt
+	b1, _ := json.Marshal(before)
+	b2, _ := json.Marshal(after)
+	if !bytes.Equal(b1, b2) {
+		t.Fatalf("edit changed other fields:\n%s\n%s", b1, b2)
+	}
+	c.ok("mirror", "edit", "ftp-de", "--content", "", "--lat", "", "--lon", "", "--rename", "ftp-de2")
+	m := mirrorJSON(t, c, "ftp-de2")
+	if len(m.Content) != 0 || m.Location.Latitude != nil {
+		t.Fatalf("clearing failed: %+v", m)
+	}
+	if got := mirrorJSON(t, c, "nz-akl").Upstream; got != "ftp-de2" {
+		t.Fatalf("downstream's upstream after rename: %q", got)
+	}
+}
+
+func mirrorJSON(t *testing.T, c *cli, name string) registry.Mirror {
+	t.Helper()
+	var m registry.Mirror
+	if err := json.Unmarshal([]byte(c.ok("mirror", "show", name, "--json")), &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestEnableDisableAndTokens(t *testing.T) {
+	c := newCLI(t)
+	c.seed()
+	c.ok("mirror", "disable", "ftp-de", "--reason", "disk full")
+	if m := mirrorJSON(t, c, "ftp-de"); m.Enabled || m.DisabledReason != "disk full" {
+		t.Fatalf("after disable: %+v", m)
+	}
+	c.ok("mirror", "enable", "ftp-de")
+	if m := mirrorJSON(t, c, "ftp-de"); !m.Enabled || m.DisabledReason != "" {
+		t.Fatalf("after enable: %+v", m)
+	}
+
+	var added addedMirror
+	if err := json.Unmarshal([]byte(c.ok("mirror", "add", "tok", "--site", "example-org", "--http", "http://t.example.org/", "--country", "FR", "--json")), &added); err != nil {
+		t.Fatal(err)
+	}
+	first := added.ReportToken
+	hash := func() string {
+		snap, err := registry.ReadSnapshot(strings.NewReader(c.export()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range snap.Mirrors {
+			if m.Name == "tok" {
+				return m.TokenHash
+			}
+		}
+		t.Fatal("mirror tok not exported")
+		return ""
+	}
+	h1 := hash()
+	if !registry.VerifyToken(first, h1) || strings.Contains(c.export(), first) {
+		t.Fatal("stored hash does not match the shown token, or the token itself is stored")
+	}
+	out := c.ok("mirror", "rotate-token", "tok")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	second := strings.TrimSpace(lines[len(lines)-1])
+	h2 := hash()
+	if !registry.VerifyToken(second, h2) || registry.VerifyToken(first, h2) {
+		t.Fatalf("after rotation: new token %q must verify and the old one must not", second)
+	}
+}
+
+// Each hostile flag value is refused with exit 4, a message naming the field,
+// and no change to the store.
+func TestHostileFlagsChangeNothing(t *testing.T) {
+	c := newCLI(t)
+	c.seed()
+	before := c.export()
+	cases := []struct {
+		args []string
+		want string
+		code int
+	}{
+		{[]string{"mirror", "add", "x", "--site", "example-org", "--http", "ftp://h/", "--country", "DE"}, "urls.http", exitInvalid},
+		{[]string{"mirror", "add", "x", "--site", "example-org", "--http", "http://h/", "--country", "ZZ"}, "location.country", exitInvalid},
+		{[]string{"mirror", "add", "x", "--site", "example-org", "--http", "http://h/", "--country", "DE", "--lat", "91", "--lon", "0"}, "location.latitude", exitInvalid},
+		{[]string{"mirror", "add", "x", "--site", "example-org", "--http", "http://h/", "--country", "DE", "--netblock", "10.0.0.1/8"}, "netblocks", exitInvalid},
+		{[]string{"mirror", "add", "ftp-de", "--site", "example-org", "--http", "http://h/", "--country", "DE"}, "name: a mirror named", exitInvalid},
+		{[]string{"mirror", "add", "x", "--site", "example-org", "--http", "http://h/", "--country", "DE", "--upstream", "ghost"}, "upstream: unknown mirror", exitInvalid},
+		{[]string{"mirror", "add", "x", "--site", "nobody", "--http", "http://h/", "--country", "DE"}, "site: unknown site", exitInvalid},
+		{[]string{"mirror", "add", "../x", "--site", "example-org", "--http", "http://h/", "--country", "DE"}, "name:", exitInvalid},
+		{[]string{"mirror", "add", "x", "--site", "example-org", "--http", "http://h/", "--country", "DE", "--asn", "ASX"}, "--asn", exitUsage},
+		{[]string{"mirror", "add", "x", "--site", "example-org", "--http", "http://h/", "--country", "DE", "--lat", "north"}, "--lat", exitUsage},
+		{[]string{"mirror", "add", "x", "--site", "example-org", "--http", "http://h/", "--country", "DE", "--max-file-size", "big"}, "--max-file-size", exitUsage},
+		{[]string{"mirror", "add", "x", "--site", "example-org", "--http", "http://h/", "--country", "DE", "--tier", "three"}, "invalid argument", exitUsage},
+		{[]string{"mirror", "edit", "ftp-de", "--tier", "2"}, "tier: mirror \"nz-akl\"", exitInvalid},
+		{[]string{"mirror", "edit", "ftp-de", "--exclude-country", "XX"}, "rules.exclude_countries", exitInvalid},
+		{[]string{"mirror", "edit", "ghost", "--score", "1"}, "not found", exitNotFound},
+		{[]string{"mirror", "remove", "ftp-de"}, "upstream of", exitInvalid},
+		{[]string{"site", "remove", "example-org"}, "still has 2 mirror", exitInvalid},
+		{[]string{"site", "add", "Bad Name"}, "name:", exitInvalid},
+		{[]string{"site", "add", "s2", "--contact", "not-an-address"}, "contacts", exitInvalid},
+		{[]string{"site", "edit", "example-org", "--sponsor-url", "javascript:alert(1)"}, "sponsor_url", exitInvalid},
+		{[]string{"mirror", "show"}, "takes 1 argument", exitUsage},
+		{[]string{"mirror", "frobnicate"}, "unknown command", exitUsage},
+		{[]string{"frobnicate"}, "unknown command", exitUsage},
+		{[]string{"mirror", "list", "--bogus"}, "unknown flag", exitUsage},
+		{[]string{"--db", "mysql://h/x", "mirror", "list"}, "store.dsn", exitConfig},
+		{[]string{"--log-level", "loud", "mirror", "list"}, "log.level", exitConfig},
+	}
+	for _, tc := range cases {
+		r := c.run(tc.args...)
+		if r.code != tc.code || !strings.Contains(r.err, tc.want) {
+			t.Errorf("mirrorkit %s: exit %d, stderr %q; want exit %d and %q", strings.Join(tc.args, " "), r.code, r.err, tc.code, tc.want)
+		}
+	}
+	if after := c.export(); after != before {
+		t.Fatalf("refused commands changed the store")
+	}
+}
+
+func TestRemove(t *testing.T) {
+	c := newCLI(t)
+	c.seed()
+	c.ok("mirror", "remove", "nz-akl")
+	c.ok("mirror", "remove", "ftp-de")
+	c.ok("site", "remove", "example-org")
+	if r := c.run("site", "show", "example-org"); r.code != exitNotFound {
+		t.Fatalf("removed site: exit %d", r.code)
+	}
+	if got := c.ok("mirror", "list", "--json"); strings.TrimSpace(got) != "[]" {
+		t.Fatalf("empty list JSON = %q, want []", got)
+	}
+}
+
+func TestConfigCheck(t *testing.T) {
+	c := newCLI(t)
+	good := filepath.Join(c.dir, "good.toml")
+	bad := filepath.Join(c.dir, "bad.toml")
+	os.WriteFile(good, []byte("[store]\ndsn = \"x.db\"\n"), 0o644)
+	os.WriteFile(bad, []byte("[store]\ndsn = \"x.db\"\nmax_open_conns = -4\n[logg]\nlevel = 1\n"), 0o644)
+	if r := c.run("config", "check", good); r.code != 0 || !strings.Contains(r.out, "ok") {
+		t.Fatalf("good file: %+v", r)
+	}
+	r := c.run("config", "check", bad)
+	if r.code != exitConfig || !strings.Contains(r.err, "bad.toml:4: logg: unknown section; did you mean \"log\"?") {
+		t.Fatalf("bad file: exit %d\n%s", r.code, r.err)
+	}
+	if r := c.run("config", "check", filepath.Join(c.dir, "missing.toml")); r.code != exitConfig {
+		t.Fatalf("missing file: exit %d", r.code)
+	}
+	// A broken config stops every command before it touches anything.
+	if r := c.run("--config", bad, "site", "add", "x"); r.code != exitConfig || !strings.Contains(r.err, "store.max_open_conns") {
+		t.Fatalf("command with bad config: %+v", r)
+	}
+	// The effective configuration says where each value came from.
+	show := c.ok("--config", good, "--log-level", "debug", "config", "show")
+	for _, want := range []string{`dsn = "sqlite:` + c.dir, "# MIRRORKIT_STORE_DSN", `level = "debug"  # --log-level`, `format = "text"  # default`} {
+		if !strings.Contains(show, want) {
+			t.Errorf("config show lacks %q:\n%s", want, show)
+		}
+	}
+}
+
+// The issue's golden rule for the CLI: --help works on every command.
+func TestHelpEverywhere(t *testing.T) {
+	c := newCLI(t)
+	var walk func(cmd *cobra.Command)
+	walk = func(cmd *cobra.Command) {
+		path := strings.Fields(cmd.CommandPath())[1:]
+		r := c.run(append(path, "--help")...)
+		if r.code != 0 || !strings.Contains(r.out, "Usage:") {
+			t.Errorf("%s --help: exit %d\n%s", cmd.CommandPath(), r.code, r.err)
+		}
+		for _, sub := range cmd.Commands() {
+			walk(sub)
+		}
+	}
+	walk((&app{}).rootCommand())
+	if r := c.run("completion", "bash"); r.code != 0 || !strings.Contains(r.out, "bash completion") {
+		t.Fatalf("completion bash: exit %d", r.code)
+	}
+	if v := c.ok("version"); !strings.Contains(v, "go1.") {
+		t.Fatalf("version: %q", v)
+	}
+}
+
+func TestImportRefusesBadFilesAndKeepsStore(t *testing.T) {
+	c := newCLI(t)
+	c.seed()
+	exported := c.export()
+	before := exported
+	for name, doc := range map[string]string{
+		"garbage":   "not json",
+		"truncated": exported[:len(exported)/3],
+		"bad field": strings.Replace(exported, `"country": "DE"`, `"country": "XX"`, 1),
+	} {
+		r := c.runStdin(doc, "registry", "import", "-", "--replace")
+		if r.code == 0 {
+			t.Errorf("%s: imported", name)
+		}
+	}
+	if r := c.runStdin(exported, "registry", "import", "-"); r.code != exitInvalid || !strings.Contains(r.err, "not empty") {
+		t.Errorf("import into a non-empty store: %+v", r)
+	}
+	if c.export() != before {
+		t.Fatal("failed imports changed the store")
+	}
+	c.ok("registry", "export", filepath.Join(c.dir, "reg.json"))
+	fi, err := os.Stat(filepath.Join(c.dir, "reg.json"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("export file: %v %v", fi, err)
+	}
+}
+
+// A registry moves from the embedded store to PostgreSQL and back without
+// losing a byte.
+func TestExportSQLiteImportPostgres(t *testing.T) {
+	c := newCLI(t)
+	c.seed()
+	c.ok("mirror", "disable", "nz-akl", "--reason", "moving racks")
+	file := filepath.Join(c.dir, "reg.json")
+	c.ok("registry", "export", file)
+	want, _ := os.ReadFile(file)
+
+	pgDSN := pg.Database(t)
+	c.ok("--db", pgDSN, "registry", "import", file)
+	got := c.ok("--db", pgDSN, "registry", "export")
+	if got != string(want) {
+		t.Fatalf("PostgreSQL export differs from the SQLite one:\n%s\nwant\n%s", got, want)
+	}
+	if a, b := c.ok("--db", pgDSN, "mirror", "list", "--json"), c.ok("mirror", "list", "--json"); a != b {
+		t.Fatal("mirror list differs between the backends")
+	}
+	// And back into a fresh SQLite file.
+	back := "sqlite:" + filepath.Join(c.dir, "back.db")
+	c.runStdin(got, "--db", back, "registry", "import", "-")
+	if again := c.ok("--db", back, "registry", "export"); again != string(want) {
+		t.Fatal("round trip back to SQLite differs")
+	}
+}
+
+func TestDemo(t *testing.T) {
+	c := newCLI(t)
+	keep := filepath.Join(c.dir, "demo")
+	out := c.ok("demo", "--keep", keep)
+	for _, want := range []string{"master", "ftp-de", "acme-internal", "private", "mirror show ftp-de"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+	db := "sqlite:" + filepath.Join(keep, "mirrorkit.db")
+	var ms []registry.Mirror
+	if err := json.Unmarshal([]byte(c.ok("--db", db, "mirror", "list", "--json")), &ms); err != nil || len(ms) != 6 {
+		t.Fatalf("kept demo store: %d mirrors, %v", len(ms), err)
+	}
+	if r := c.run("demo", "--keep", keep); r.code != exitUsage {
+		t.Fatalf("demo into a used directory: exit %d", r.code)
+	}
+}
+
+func TestDBCommands(t *testing.T) {
+	c := newCLI(t)
+	if out := c.ok("db", "migrate"); !strings.Contains(out, "applied 1 migration(s)") {
+		t.Fatalf("first migrate: %q", out)
+	}
+	if out := c.ok("db", "migrate"); !strings.Contains(out, "applied 0 migration(s)") {
+		t.Fatalf("second migrate: %q", out)
+	}
+	if out := c.ok("db", "status"); !strings.Contains(out, "1 of 1 (0 pending)") {
+		t.Fatalf("status: %q", out)
+	}
+}

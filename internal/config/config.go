@@ -1,0 +1,438 @@
+// Package config is mirrorkit's configuration: one TOML file, overridden by
+// MIRRORKIT_<SECTION>_<KEY> environment variables, overridden in turn by
+// command-line flags. Every problem (a syntax error, an unknown key, a wrong type,
+// a value out of range) is reported with the key and where it came from (file and
+// line, variable, or flag), all at once, and nothing starts on a bad config.
+//
+// docs/mirrorkit.example.toml documents every key with its default; a test keeps
+// it equal to Default().
+package config
+
+import (
+	"fmt"
+	"os"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/mirrorkit/mirrorkit/internal/registry"
+)
+
+// Config is the whole configuration. Each section is a struct whose fields carry
+// toml tags; the tags are the keys users write.
+type Config struct {
+	Log      Log      `toml:"log" json:"log"`
+	Store    Store    `toml:"store" json:"store"`
+	Registry Registry `toml:"registry" json:"registry"`
+
+	origin map[string]string // key → where its value came from, for messages
+	lines  map[string]int    // key → line in the file
+	file   string
+}
+
+// Log configures structured logging.
+type Log struct {
+	// Level: debug, info, warn or error.
+	Level string `toml:"level" json:"level"`
+	// Format: text for people, json for log collectors.
+	Format string `toml:"format" json:"format"`
+}
+
+// Store says where the registry and all other state live.
+type Store struct {
+	// DSN: "sqlite:PATH" (or a bare path) for the embedded store,
+	// "postgres://…" for a shared PostgreSQL.
+	DSN string `toml:"dsn" json:"dsn"`
+	// MaxOpenConns bounds the connection pool; 0 picks the backend's default.
+	MaxOpenConns int `toml:"max_open_conns" json:"max_open_conns"`
+	// BusyTimeout: how long an SQLite writer waits for another.
+	BusyTimeout Duration `toml:"busy_timeout" json:"busy_timeout"`
+}
+
+// Registry holds network-wide registry policy.
+type Registry struct {
+	// EmbargoedCountries receive no redirect at all (export compliance).
+	EmbargoedCountries []string `toml:"embargoed_countries" json:"embargoed_countries"`
+}
+
+// Default returns the configuration used when nothing is set.
+func Default() Config {
+	return Config{
+		Log:      Log{Level: "info", Format: "text"},
+		Store:    Store{DSN: "sqlite:mirrorkit.db", BusyTimeout: Duration(5 * time.Second)},
+		Registry: Registry{EmbargoedCountries: []string{}},
+	}
+}
+
+// EnvPrefix starts every environment override.
+const EnvPrefix = "MIRRORKIT_"
+
+// EnvConfig names the config file; it is not a key of the file itself.
+const EnvConfig = "MIRRORKIT_CONFIG"
+
+// Override is one value set from outside the file, such as a flag.
+type Override struct {
+	Key    string // "store.dsn"
+	Value  string
+	Source string // "--db"
+}
+
+// Load builds the configuration: defaults, then the file at path (skipped when
+// path is ""), then MIRRORKIT_* variables from env, then overrides. It validates
+// the result and returns an *Error listing every problem.
+func Load(path string, env []string, overrides ...Override) (*Config, error) {
+	var data []byte
+	if path != "" {
+		var err error
+		if data, err = os.ReadFile(path); err != nil {
+			return nil, &Error{Problems: []Problem{{Source: path, Msg: err.Error()}}}
+		}
+	}
+	return Parse(path, data, env, overrides...)
+}
+
+// Parse is Load on a file's contents; name is used in messages.
+func Parse(name string, data []byte, env []string, overrides ...Override) (*Config, error) {
+	c := Default()
+	c.file, c.origin, c.lines = name, map[string]string{}, map[string]int{}
+	var e Error
+	if len(data) > 0 && !c.decode(data, &e) {
+		// A file that does not parse says nothing reliable; stop here.
+		return nil, &e
+	}
+	c.applyEnv(env, &e)
+	for _, o := range overrides {
+		if err := c.set(o.Key, o.Value); err != nil {
+			e.add(o.Source, o.Key, err.Error())
+		} else {
+			c.origin[o.Key] = o.Source
+		}
+	}
+	c.validate(&e)
+	if len(e.Problems) > 0 {
+		return nil, &e
+	}
+	return &c, nil
+}
+
+var tomlErr = regexp.MustCompile(`^toml: line (\d+)(?: \(last key "([^"]*)"\))?: (.*)$`)
+
+// decode reads the file into c; false means it did not parse at all. Unknown
+// keys are recorded as problems but the rest is still checked, so one run shows
+// everything that is wrong.
+func (c *Config) decode(data []byte, e *Error) bool {
+	md, err := toml.Decode(string(data), c)
+	if err != nil {
+		msg := err.Error()
+		p := Problem{Source: c.file, Msg: strings.TrimPrefix(msg, "toml: ")}
+		if m := tomlErr.FindStringSubmatch(msg); m != nil {
+			p.Line, _ = strconv.Atoi(m[1])
+			p.Key, p.Msg = m[2], m[3]
+		}
+		e.Problems = append(e.Problems, p)
+		return false
+	}
+	c.lines = keyLines(data)
+	for _, k := range md.Keys() {
+		c.origin[k.String()] = c.file
+	}
+	undecoded := map[string]bool{}
+	for _, k := range md.Undecoded() {
+		undecoded[k.String()] = true
+	}
+	for _, k := range md.Undecoded() {
+		// Report an unknown table once, not once per key inside it.
+		if parentUndecoded(k, undecoded) {
+			continue
+		}
+		key := k.String()
+		msg := "unknown key"
+		if len(k) == 1 {
+			msg = "unknown section"
+		}
+		if s := suggest(k); s != "" {
+			msg += fmt.Sprintf("; did you mean %q?", s)
+		}
+		e.Problems = append(e.Problems, Problem{Source: c.file, Line: c.lines[key], Key: key, Msg: msg})
+	}
+	return true
+}
+
+func parentUndecoded(k toml.Key, undecoded map[string]bool) bool {
+	for i := 1; i < len(k); i++ {
+		if undecoded[k[:i].String()] {
+			return true
+		}
+	}
+	return false
+}
+
+// suggest names the known key closest to an unknown one, for typos.
+func suggest(k toml.Key) string {
+	var candidates []string
+	if len(k) == 1 {
+		candidates = sections()
+	} else if fields, ok := sectionFields(k[0]); ok {
+		candidates = fields
+	}
+	best, bestD := "", 3
+	for _, cand := range candidates {
+		if d := distance(k[len(k)-1], cand); d < bestD {
+			best, bestD = cand, d
+		}
+	}
+	return best
+}
+
+func (c *Config) applyEnv(env []string, e *Error) {
+	vars := slices.Clone(env)
+	slices.Sort(vars)
+	for _, kv := range vars {
+		name, value, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, EnvPrefix) || name == EnvConfig {
+			continue
+		}
+		key, ok := envKey(name)
+		if !ok {
+			e.add(name, "", fmt.Sprintf("unknown environment override; known: %s", strings.Join(envNames(), ", ")))
+			continue
+		}
+		if err := c.set(key, value); err != nil {
+			e.add(name, key, err.Error())
+			continue
+		}
+		c.origin[key] = name
+	}
+}
+
+// Limits on values; far outside them something is surely wrong.
+const (
+	maxOpenConns   = 1000
+	maxBusyTimeout = 10 * time.Minute
+)
+
+func (c *Config) validate(e *Error) {
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
+		c.problem(e, "log.level", fmt.Sprintf("%q is not one of debug, info, warn, error", c.Log.Level))
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		c.problem(e, "log.format", fmt.Sprintf("%q is not text or json", c.Log.Format))
+	}
+	if strings.TrimSpace(c.Store.DSN) == "" {
+		c.problem(e, "store.dsn", "must not be empty")
+	}
+	if c.Store.MaxOpenConns < 0 || c.Store.MaxOpenConns > maxOpenConns {
+		c.problem(e, "store.max_open_conns", fmt.Sprintf("%d is out of range 0..%d", c.Store.MaxOpenConns, maxOpenConns))
+	}
+	if d := time.Duration(c.Store.BusyTimeout); d < 0 || d > maxBusyTimeout {
+		c.problem(e, "store.busy_timeout", fmt.Sprintf("%s is out of range 0s..%s", d, maxBusyTimeout))
+	}
+	for i, cc := range c.Registry.EmbargoedCountries {
+		c.Registry.EmbargoedCountries[i] = strings.ToUpper(strings.TrimSpace(cc))
+	}
+	if err := registry.CheckCountries("embargoed_countries", c.Registry.EmbargoedCountries); err != nil {
+		for _, fe := range err.(registry.Errors) {
+			c.problem(e, "registry.embargoed_countries", fe.Msg)
+		}
+	}
+}
+
+// problem records a bad value with where it came from.
+func (c *Config) problem(e *Error, key, msg string) {
+	src, line := c.origin[key], 0
+	if src == c.file {
+		line = c.lines[key]
+	}
+	if src == "" {
+		src = "default"
+	}
+	e.Problems = append(e.Problems, Problem{Source: src, Line: line, Key: key, Msg: msg})
+}
+
+// Origin says where a key's value came from: a file name, a variable, a flag, or
+// "default".
+func (c *Config) Origin(key string) string {
+	if o := c.origin[key]; o != "" {
+		return o
+	}
+	return "default"
+}
+
+// Value returns the value of "section.key", for showing the effective
+// configuration; ok is false for an unknown key.
+func (c *Config) Value(key string) (v any, ok bool) {
+	f, ok := c.field(key)
+	if !ok {
+		return nil, false
+	}
+	return f.Interface(), true
+}
+
+// File is the path the configuration was read from ("" when none).
+func (c *Config) File() string { return c.file }
+
+// Duration is a time.Duration written as "5s", "4h30m" in TOML and variables.
+type Duration time.Duration
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("%q is not a duration such as 30s, 5m or 4h", b)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// String implements fmt.Stringer.
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// sectionType is the reflect type of Config, the source of all key names.
+var sectionType = reflect.TypeFor[Config]()
+
+func sections() []string {
+	var out []string
+	for f := range sectionType.Fields() {
+		if tag := f.Tag.Get("toml"); tag != "" {
+			out = append(out, tag)
+		}
+	}
+	return out
+}
+
+func sectionFields(section string) ([]string, bool) {
+	for f := range sectionType.Fields() {
+		if f.Tag.Get("toml") == section {
+			var out []string
+			for sf := range f.Type.Fields() {
+				out = append(out, sf.Tag.Get("toml"))
+			}
+			return out, true
+		}
+	}
+	return nil, false
+}
+
+// Keys lists every "section.key" the configuration knows, in declaration order.
+func Keys() []string {
+	var out []string
+	for _, s := range sections() {
+		fields, _ := sectionFields(s)
+		for _, f := range fields {
+			out = append(out, s+"."+f)
+		}
+	}
+	return out
+}
+
+// EnvName is the environment variable that overrides key ("store.dsn" →
+// MIRRORKIT_STORE_DSN).
+func EnvName(key string) string {
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
+
+func envNames() []string {
+	var out []string
+	for _, k := range Keys() {
+		out = append(out, EnvName(k))
+	}
+	return out
+}
+
+func envKey(name string) (string, bool) {
+	for _, k := range Keys() {
+		if EnvName(k) == name {
+			return k, true
+		}
+	}
+	return "", false
+}
+
+// field finds the settable value behind "section.key".
+func (c *Config) field(key string) (reflect.Value, bool) {
+	section, name, ok := strings.Cut(key, ".")
+	if !ok {
+		return reflect.Value{}, false
+	}
+	v := reflect.ValueOf(c).Elem()
+	for f := range sectionType.Fields() {
+		if f.Tag.Get("toml") != section {
+			continue
+		}
+		sv := v.FieldByIndex(f.Index)
+		for sf := range f.Type.Fields() {
+			if sf.Tag.Get("toml") == name {
+				return sv.FieldByIndex(sf.Index), true
+			}
+		}
+	}
+	return reflect.Value{}, false
+}
+
+// set assigns a value given as text (from a variable or a flag) to key, with the
+// same types the TOML file has; lists are comma-separated.
+func (c *Config) set(key, raw string) error {
+	v, ok := c.field(key)
+	if !ok {
+		return fmt.Errorf("unknown key %q", key)
+	}
+	if u, ok := v.Addr().Interface().(interface{ UnmarshalText([]byte) error }); ok {
+		return u.UnmarshalText([]byte(raw))
+	}
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(raw)
+	case reflect.Int, reflect.Int64:
+		n, err := strconv.ParseInt(strings.TrimSpace(raw), 10, 64)
+		if err != nil {
+			return fmt.Errorf("%q is not an integer", raw)
+		}
+		v.SetInt(n)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(strings.TrimSpace(raw))
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", raw)
+		}
+		v.SetBool(b)
+	case reflect.Slice:
+		items := []string{}
+		for _, s := range strings.Split(raw, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				items = append(items, s)
+			}
+		}
+		v.Set(reflect.ValueOf(items))
+	default:
+		return fmt.Errorf("key %q of kind %s cannot be set from text", key, v.Kind())
+	}
+	return nil
+}
+
+// distance is the Levenshtein distance, for "did you mean" hints.
+func distance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

@@ -61,3 +61,13 @@ func TestDeadServer(t *testing.T) {
 		t.Fatal("accepted a malformed DSN")
 	}
 }
+
+func BenchmarkStore(b *testing.B) {
+	storetest.Bench(b, func(b *testing.B) store.Store {
+		st, err := postgres.Open(context.Background(), pg.Database(b), store.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return st
+	})
+}

@@ -64,3 +64,13 @@ func TestNotADatabase(t *testing.T) {
 		t.Fatal("the garbage file was changed")
 	}
 }
+
+func BenchmarkStore(b *testing.B) {
+	storetest.Bench(b, func(b *testing.B) store.Store {
+		st, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"), store.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return st
+	})
+}

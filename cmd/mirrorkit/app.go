@@ -250,6 +250,54 @@ func (a *app) store(ctx context.Context) (store.Store, error) {
 	return st, nil
 }
 
+// withStore adapts a command body that needs the store into a cobra RunE.
+func (a *app) withStore(body func(cmd *cobra.Command, st store.Store, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		st, err := a.store(cmd.Context())
+		if err != nil {
+			return err
+		}
+		return body(cmd, st, args)
+	}
+}
+
+// showCommand is `site show` and `mirror show`: one record by name, as aligned
+// fields or as JSON, private fields included (the CLI is the admins' tool).
+func showCommand[T any](a *app, what string, get func(store.Store, context.Context, string) (T, error), fields func(T) [][2]string) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "show NAME",
+		Short: "Show one " + what + ", private fields included",
+		Args:  exactArgs("NAME"),
+		RunE: a.withStore(func(cmd *cobra.Command, st store.Store, args []string) error {
+			v, err := get(st, cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return a.printJSON(v)
+			}
+			return a.fields(fields(v))
+		}),
+	}
+	jsonFlag(cmd, &asJSON, "the "+what)
+	return cmd
+}
+
+// jsonFlag adds the --json flag every listing and show command has.
+func jsonFlag(cmd *cobra.Command, dst *bool, what string) {
+	cmd.Flags().BoolVar(dst, "json", false, "print "+what+" as JSON (fields: docs/registry-json.md)")
+}
+
+// emit prints v as JSON when asked, else the text line.
+func (a *app) emit(asJSON bool, v any, format string, args ...any) error {
+	if asJSON {
+		return a.printJSON(v)
+	}
+	_, err := fmt.Fprintf(a.stdout, format+"\n", args...)
+	return err
+}
+
 // printJSON writes v as indented JSON, the form every --json output takes.
 func (a *app) printJSON(v any) error {
 	enc := json.NewEncoder(a.stdout)

@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mirrorkit/mirrorkit/internal/store"
 	"github.com/mirrorkit/mirrorkit/internal/store/backend"
 )
 
@@ -21,15 +22,11 @@ func (a *app) dbCommand() *cobra.Command {
 
 func (a *app) dbMigrate() *cobra.Command {
 	return &cobra.Command{
-		Use:   "migrate",
-		Short: "Apply pending schema migrations",
-		Args:  exactArgs(),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			a.noMigrate = true
-			st, err := a.store(cmd.Context())
-			if err != nil {
-				return err
-			}
+		Use:    "migrate",
+		Short:  "Apply pending schema migrations",
+		Args:   exactArgs(),
+		PreRun: func(*cobra.Command, []string) { a.noMigrate = true },
+		RunE: a.withStore(func(cmd *cobra.Command, st store.Store, _ []string) error {
 			n, err := st.Migrate(cmd.Context())
 			if err != nil {
 				return err
@@ -38,10 +35,8 @@ func (a *app) dbMigrate() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			a.log.Debug("migrated", "applied", n, "schema_version", cur)
-			fmt.Fprintf(a.stdout, "applied %d migration(s); %s schema is at version %d\n", n, st.Backend(), cur)
-			return nil
-		},
+			return a.emit(false, nil, "applied %d migration(s); %s schema is at version %d", n, st.Backend(), cur)
+		}),
 	}
 }
 
@@ -56,15 +51,11 @@ type dbStatus struct {
 func (a *app) dbStatus() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "status",
-		Short: "Show the store's backend and schema version, without migrating",
-		Args:  exactArgs(),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			a.noMigrate = true
-			st, err := a.store(cmd.Context())
-			if err != nil {
-				return err
-			}
+		Use:    "status",
+		Short:  "Show the store's backend and schema version, without migrating",
+		Args:   exactArgs(),
+		PreRun: func(*cobra.Command, []string) { a.noMigrate = true },
+		RunE: a.withStore(func(cmd *cobra.Command, st store.Store, _ []string) error {
 			cur, latest, err := st.SchemaVersion(cmd.Context())
 			if err != nil {
 				return err
@@ -75,8 +66,8 @@ func (a *app) dbStatus() *cobra.Command {
 			}
 			return a.fields([][2]string{{"backend", s.Backend}, {"dsn", s.DSN},
 				{"schema version", fmt.Sprintf("%d of %d (%d pending)", s.Current, s.Latest, s.Pending)}})
-		},
+		}),
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	jsonFlag(cmd, &asJSON, "the status")
 	return cmd
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mirrorkit/mirrorkit/internal/registry"
+	"github.com/mirrorkit/mirrorkit/internal/store"
 )
 
 type mirror = registry.Mirror
@@ -96,7 +97,7 @@ func (a *app) mirrorCommand() *cobra.Command {
 belongs to a site, offers base URLs per protocol, sits on a tier, stands in a
 country, and may restrict which clients it serves.`,
 	}
-	cmd.AddCommand(a.mirrorAdd(), a.mirrorList(), a.mirrorShow(), a.mirrorEdit(),
+	cmd.AddCommand(a.mirrorAdd(), a.mirrorList(), showCommand(a, "mirror", store.Store.Mirror, mirrorFields), a.mirrorEdit(),
 		a.mirrorEnable(true), a.mirrorEnable(false), a.mirrorRemove(), a.mirrorRotateToken())
 	return cmd
 }
@@ -108,8 +109,10 @@ type addedMirror struct {
 	ReportToken string `json:"report_token"`
 }
 
-func (a *app) printToken(name, token string) {
-	fmt.Fprintf(a.stdout, "report token for %s (shown once; only its hash is stored):\n  %s\n", name, token)
+// emitToken prints a mirror with its new report token, the one time it is shown.
+func (a *app) emitToken(asJSON bool, m mirror, token, format string, args ...any) error {
+	format += "\nreport token for %s (shown once; only its hash is stored):\n  %s"
+	return a.emit(asJSON, addedMirror{m, token}, format, append(args, m.Name, token)...)
 }
 
 func (a *app) mirrorAdd() *cobra.Command {
@@ -121,7 +124,7 @@ func (a *app) mirrorAdd() *cobra.Command {
       --rsync rsync://127.0.0.1:8730/pub/ --country DE --lat 50.1 --lon 8.7 \
       --bandwidth 1000 --netblock 192.0.2.0/24 --asn 64500`,
 		Args: exactArgs("NAME"),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: a.withStore(func(cmd *cobra.Command, st store.Store, args []string) error {
 			m := registry.NewMirror(args[0], "")
 			if err := applyAll(cmd.Flags(), mirrorFlags(), &m); err != nil {
 				return err
@@ -131,26 +134,15 @@ func (a *app) mirrorAdd() *cobra.Command {
 				return err
 			}
 			m.TokenHash = hash
-			st, err := a.store(cmd.Context())
-			if err != nil {
-				return err
-			}
-			m, err = st.CreateMirror(cmd.Context(), m)
-			if err != nil {
+			if m, err = st.CreateMirror(cmd.Context(), m); err != nil {
 				return fmt.Errorf("mirror %q not added: %w", args[0], err)
 			}
-			a.log.Debug("mirror added", "mirror", m.Name, "id", m.ID, "site", m.Site)
-			if asJSON {
-				return a.printJSON(addedMirror{m, token})
-			}
-			fmt.Fprintf(a.stdout, "added mirror %s (id %d)\n", m.Name, m.ID)
-			a.printToken(m.Name, token)
-			return nil
-		},
+			return a.emitToken(asJSON, m, token, "added mirror %s (id %d)", m.Name, m.ID)
+		}),
 	}
 	defaults := registry.NewMirror("", "")
 	defineAll(cmd.Flags(), mirrorFlags(), &defaults)
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the new mirror and its report token as JSON")
+	jsonFlag(cmd, &asJSON, "the new mirror and its report token")
 	return cmd
 }
 
@@ -162,11 +154,7 @@ func (a *app) mirrorList() *cobra.Command {
 		Short: "List mirrors",
 		Long:  "List mirrors sorted by name. --json prints one array whose fields are documented in docs/registry-json.md.",
 		Args:  exactArgs(),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := a.store(cmd.Context())
-			if err != nil {
-				return err
-			}
+		RunE: a.withStore(func(cmd *cobra.Command, st store.Store, _ []string) error {
 			all, err := st.Mirrors(cmd.Context())
 			if err != nil {
 				return err
@@ -186,9 +174,9 @@ func (a *app) mirrorList() *cobra.Command {
 					protocolList(m), bandwidth(m.BandwidthMbps), strconv.Itoa(m.Score), state(m), listing(m)})
 			}
 			return a.table([]string{"name", "site", "tier", "country", "protocols", "bandwidth", "score", "state", "listed"}, rows)
-		},
+		}),
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array (fields: docs/registry-json.md)")
+	jsonFlag(cmd, &asJSON, "an array")
 	cmd.Flags().StringVar(&siteName, "site", "", "only the mirrors of this site")
 	return cmd
 }
@@ -232,31 +220,6 @@ func yesNo(b bool) string {
 		return "yes"
 	}
 	return "no"
-}
-
-func (a *app) mirrorShow() *cobra.Command {
-	var asJSON bool
-	cmd := &cobra.Command{
-		Use:   "show NAME",
-		Short: "Show one mirror, private fields included",
-		Args:  exactArgs("NAME"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := a.store(cmd.Context())
-			if err != nil {
-				return err
-			}
-			m, err := st.Mirror(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return a.printJSON(m)
-			}
-			return a.fields(mirrorFields(m))
-		},
-	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON (fields: docs/registry-json.md)")
-	return cmd
 }
 
 func mirrorFields(m mirror) [][2]string {
@@ -326,11 +289,7 @@ func mirrorFields(m mirror) [][2]string {
 }
 
 // editMirror reads a mirror, lets change modify it, and writes it back.
-func (a *app) editMirror(cmd *cobra.Command, name, verb string, change func(*mirror) error) (mirror, error) {
-	st, err := a.store(cmd.Context())
-	if err != nil {
-		return mirror{}, err
-	}
+func editMirror(cmd *cobra.Command, st store.Store, name, verb string, change func(*mirror) error) (mirror, error) {
 	m, err := st.Mirror(cmd.Context(), name)
 	if err != nil {
 		return m, err
@@ -342,7 +301,6 @@ func (a *app) editMirror(cmd *cobra.Command, name, verb string, change func(*mir
 	if err != nil {
 		return m, fmt.Errorf("mirror %q not %s: %w", name, verb, err)
 	}
-	a.log.Debug("mirror "+verb, "mirror", m.Name, "id", m.ID)
 	return m, nil
 }
 
@@ -358,8 +316,8 @@ give an empty value to clear one.`,
 		Example: `  mirrorkit mirror edit ftp-de --bandwidth 10000 --content /fedora/,/epel/
   mirrorkit mirror edit ftp-de --content ""        # carries the whole tree again`,
 		Args: exactArgs("NAME"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			m, err := a.editMirror(cmd, args[0], "changed", func(m *mirror) error {
+		RunE: a.withStore(func(cmd *cobra.Command, st store.Store, args []string) error {
+			m, err := editMirror(cmd, st, args[0], "changed", func(m *mirror) error {
 				if err := applyAll(cmd.Flags(), mirrorFlags(), m); err != nil {
 					return err
 				}
@@ -371,16 +329,12 @@ give an empty value to clear one.`,
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				return a.printJSON(m)
-			}
-			fmt.Fprintf(a.stdout, "changed mirror %s\n", m.Name)
-			return nil
-		},
+			return a.emit(asJSON, m, "changed mirror %s", m.Name)
+		}),
 	}
 	defineAll(cmd.Flags(), mirrorFlags(), &mirror{})
 	cmd.Flags().StringVar(&rename, "rename", "", "give the mirror a new name")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the changed mirror as JSON")
+	jsonFlag(cmd, &asJSON, "the changed mirror")
 	return cmd
 }
 
@@ -390,8 +344,8 @@ func (a *app) mirrorEnable(enable bool) *cobra.Command {
 		Use:   "enable NAME",
 		Short: "Let a mirror receive redirects again",
 		Args:  exactArgs("NAME"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			m, err := a.editMirror(cmd, args[0], state(mirror{Enabled: enable}), func(m *mirror) error {
+		RunE: a.withStore(func(cmd *cobra.Command, st store.Store, args []string) error {
+			m, err := editMirror(cmd, st, args[0], state(mirror{Enabled: enable}), func(m *mirror) error {
 				m.Enabled = enable
 				m.DisabledReason = ""
 				if !enable {
@@ -402,9 +356,8 @@ func (a *app) mirrorEnable(enable bool) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.stdout, "%s mirror %s\n", state(m), m.Name)
-			return nil
-		},
+			return a.emit(false, nil, "%s mirror %s", state(m), m.Name)
+		}),
 	}
 	if !enable {
 		cmd.Use, cmd.Short = "disable NAME [--reason TEXT]", "Stop sending redirects to a mirror, keeping its registration"
@@ -418,18 +371,12 @@ func (a *app) mirrorRemove() *cobra.Command {
 		Use:   "remove NAME",
 		Short: "Remove a mirror from the registry",
 		Args:  exactArgs("NAME"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := a.store(cmd.Context())
-			if err != nil {
-				return err
-			}
+		RunE: a.withStore(func(cmd *cobra.Command, st store.Store, args []string) error {
 			if err := st.DeleteMirror(cmd.Context(), args[0]); err != nil {
 				return err
 			}
-			a.log.Debug("mirror removed", "mirror", args[0])
-			fmt.Fprintf(a.stdout, "removed mirror %s\n", args[0])
-			return nil
-		},
+			return a.emit(false, nil, "removed mirror %s", args[0])
+		}),
 	}
 }
 
@@ -439,25 +386,21 @@ func (a *app) mirrorRotateToken() *cobra.Command {
 		Use:   "rotate-token NAME",
 		Short: "Issue a new report token for a mirror; the old one stops working",
 		Args:  exactArgs("NAME"),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: a.withStore(func(cmd *cobra.Command, st store.Store, args []string) error {
 			token, hash, err := registry.NewReportToken()
 			if err != nil {
 				return err
 			}
-			m, err := a.editMirror(cmd, args[0], "changed", func(m *mirror) error {
+			m, err := editMirror(cmd, st, args[0], "changed", func(m *mirror) error {
 				m.TokenHash = hash
 				return nil
 			})
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				return a.printJSON(addedMirror{m, token})
-			}
-			a.printToken(m.Name, token)
-			return nil
-		},
+			return a.emitToken(asJSON, m, token, "rotated the report token of %s", m.Name)
+		}),
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the mirror and its new token as JSON")
+	jsonFlag(cmd, &asJSON, "the mirror and its new token")
 	return cmd
 }

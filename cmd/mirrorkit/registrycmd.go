@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mirrorkit/mirrorkit/internal/registry"
+	"github.com/mirrorkit/mirrorkit/internal/store"
 )
 
 func (a *app) registryCommand() *cobra.Command {
@@ -34,11 +35,7 @@ func (a *app) registryExport() *cobra.Command {
 		Use:   "export [FILE]",
 		Short: "Write the registry as JSON to FILE (mode 0600) or standard output",
 		Args:  cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := a.store(cmd.Context())
-			if err != nil {
-				return err
-			}
+		RunE: a.withStore(func(cmd *cobra.Command, st store.Store, args []string) error {
 			snap, err := st.Export(cmd.Context())
 			if err != nil {
 				return err
@@ -51,12 +48,8 @@ func (a *app) registryExport() *cobra.Command {
 				_, err := a.stdout.Write(buf.Bytes())
 				return err
 			}
-			if err := writeFileAtomic(args[0], buf.Bytes(), 0o600); err != nil {
-				return err
-			}
-			a.log.Debug("registry exported", "file", args[0], "sites", len(snap.Sites), "mirrors", len(snap.Mirrors))
-			return nil
-		},
+			return writeFileAtomic(args[0], buf.Bytes(), 0o600)
+		}),
 	}
 }
 
@@ -83,6 +76,7 @@ nothing is written. An existing registry is only overwritten with --replace.`,
 			if err != nil {
 				return fmt.Errorf("%s: %w", args[0], err)
 			}
+			// Opened only now: a bad file must not even create an empty database.
 			st, err := a.store(cmd.Context())
 			if err != nil {
 				return err
@@ -90,9 +84,7 @@ nothing is written. An existing registry is only overwritten with --replace.`,
 			if err := st.Import(cmd.Context(), snap, replace); err != nil {
 				return fmt.Errorf("nothing imported: %w", err)
 			}
-			a.log.Debug("registry imported", "file", args[0], "sites", len(snap.Sites), "mirrors", len(snap.Mirrors), "replace", replace)
-			fmt.Fprintf(a.stdout, "imported %d site(s) and %d mirror(s) into %s\n", len(snap.Sites), len(snap.Mirrors), st.Backend())
-			return nil
+			return a.emit(false, nil, "imported %d site(s) and %d mirror(s) into %s", len(snap.Sites), len(snap.Mirrors), st.Backend())
 		},
 	}
 	cmd.Flags().BoolVar(&replace, "replace", false, "drop the existing registry first (in the same transaction)")

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mirrorkit/mirrorkit/internal/registry"
+	"github.com/mirrorkit/mirrorkit/internal/store"
 )
 
 type site = registry.Site
@@ -33,7 +34,7 @@ func (a *app) siteCommand() *cobra.Command {
 ISP, a company. Its sponsor name and URL are public; its contacts and notes
 are for the network's admins only.`,
 	}
-	cmd.AddCommand(a.siteAdd(), a.siteList(), a.siteShow(), a.siteEdit(), a.siteRemove())
+	cmd.AddCommand(a.siteAdd(), a.siteList(), showCommand(a, "site", store.Store.Site, siteFields), a.siteEdit(), a.siteRemove())
 	return cmd
 }
 
@@ -44,29 +45,20 @@ func (a *app) siteAdd() *cobra.Command {
 		Short:   "Register a site",
 		Example: `  mirrorkit site add example-org --sponsor "Example University" --sponsor-url https://www.example.org/ --contact mirror@example.org`,
 		Args:    exactArgs("NAME"),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: a.withStore(func(cmd *cobra.Command, st store.Store, args []string) error {
 			s := site{Name: args[0]}
 			if err := applyAll(cmd.Flags(), siteFlags(), &s); err != nil {
 				return err
 			}
-			st, err := a.store(cmd.Context())
-			if err != nil {
-				return err
-			}
-			s, err = st.CreateSite(cmd.Context(), s)
+			s, err := st.CreateSite(cmd.Context(), s)
 			if err != nil {
 				return fmt.Errorf("site %q not added: %w", args[0], err)
 			}
-			a.log.Debug("site added", "site", s.Name, "id", s.ID)
-			if asJSON {
-				return a.printJSON(s)
-			}
-			fmt.Fprintf(a.stdout, "added site %s (id %d)\n", s.Name, s.ID)
-			return nil
-		},
+			return a.emit(asJSON, s, "added site %s (id %d)", s.Name, s.ID)
+		}),
 	}
 	defineAll(cmd.Flags(), siteFlags(), &site{})
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the new site as JSON")
+	jsonFlag(cmd, &asJSON, "the new site")
 	return cmd
 }
 
@@ -76,11 +68,7 @@ func (a *app) siteList() *cobra.Command {
 		Use:   "list",
 		Short: "List sites",
 		Args:  exactArgs(),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := a.store(cmd.Context())
-			if err != nil {
-				return err
-			}
+		RunE: a.withStore(func(cmd *cobra.Command, st store.Store, _ []string) error {
 			sites, err := st.Sites(cmd.Context())
 			if err != nil {
 				return err
@@ -101,41 +89,20 @@ func (a *app) siteList() *cobra.Command {
 				rows = append(rows, []string{s.Name, dash(s.Sponsor), strconv.Itoa(count[s.Name]), dash(strings.Join(s.Contacts, ", "))})
 			}
 			return a.table([]string{"name", "sponsor", "mirrors", "contacts"}, rows)
-		},
+		}),
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array (fields: docs/registry-json.md)")
+	jsonFlag(cmd, &asJSON, "an array")
 	return cmd
 }
 
-func (a *app) siteShow() *cobra.Command {
-	var asJSON bool
-	cmd := &cobra.Command{
-		Use:   "show NAME",
-		Short: "Show one site, private fields included",
-		Args:  exactArgs("NAME"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := a.store(cmd.Context())
-			if err != nil {
-				return err
-			}
-			s, err := st.Site(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return a.printJSON(s)
-			}
-			return a.fields([][2]string{
-				{"name", s.Name}, {"id", strconv.FormatInt(s.ID, 10)},
-				{"sponsor", dash(s.Sponsor)}, {"sponsor url", dash(s.SponsorURL)},
-				{"contacts", dash(strings.Join(s.Contacts, ", "))},
-				{"private notes", dash(indentMore(s.PrivateNotes))},
-				{"created", s.CreatedAt.Format(timeLayout)}, {"updated", s.UpdatedAt.Format(timeLayout)},
-			})
-		},
+func siteFields(s site) [][2]string {
+	return [][2]string{
+		{"name", s.Name}, {"id", strconv.FormatInt(s.ID, 10)},
+		{"sponsor", dash(s.Sponsor)}, {"sponsor url", dash(s.SponsorURL)},
+		{"contacts", dash(strings.Join(s.Contacts, ", "))},
+		{"private notes", dash(indentMore(s.PrivateNotes))},
+		{"created", s.CreatedAt.Format(timeLayout)}, {"updated", s.UpdatedAt.Format(timeLayout)},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	return cmd
 }
 
 func (a *app) siteEdit() *cobra.Command {
@@ -146,11 +113,7 @@ func (a *app) siteEdit() *cobra.Command {
 		Short:   "Change a site's fields; only the flags given change",
 		Example: `  mirrorkit site edit example-org --sponsor "Example University Computing Centre" --contact noc@example.org`,
 		Args:    exactArgs("NAME"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := a.store(cmd.Context())
-			if err != nil {
-				return err
-			}
+		RunE: a.withStore(func(cmd *cobra.Command, st store.Store, args []string) error {
 			s, err := st.Site(cmd.Context(), args[0])
 			if err != nil {
 				return err
@@ -161,21 +124,15 @@ func (a *app) siteEdit() *cobra.Command {
 			if cmd.Flags().Changed("rename") {
 				s.Name = rename
 			}
-			s, err = st.UpdateSite(cmd.Context(), s)
-			if err != nil {
+			if s, err = st.UpdateSite(cmd.Context(), s); err != nil {
 				return fmt.Errorf("site %q not changed: %w", args[0], err)
 			}
-			a.log.Debug("site changed", "site", s.Name, "id", s.ID)
-			if asJSON {
-				return a.printJSON(s)
-			}
-			fmt.Fprintf(a.stdout, "changed site %s\n", s.Name)
-			return nil
-		},
+			return a.emit(asJSON, s, "changed site %s", s.Name)
+		}),
 	}
 	defineAll(cmd.Flags(), siteFlags(), &site{})
 	cmd.Flags().StringVar(&rename, "rename", "", "give the site a new name (its mirrors follow)")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the changed site as JSON")
+	jsonFlag(cmd, &asJSON, "the changed site")
 	return cmd
 }
 
@@ -184,18 +141,12 @@ func (a *app) siteRemove() *cobra.Command {
 		Use:   "remove NAME",
 		Short: "Remove a site that has no mirrors left",
 		Args:  exactArgs("NAME"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := a.store(cmd.Context())
-			if err != nil {
-				return err
-			}
+		RunE: a.withStore(func(cmd *cobra.Command, st store.Store, args []string) error {
 			if err := st.DeleteSite(cmd.Context(), args[0]); err != nil {
 				return err
 			}
-			a.log.Debug("site removed", "site", args[0])
-			fmt.Fprintf(a.stdout, "removed site %s\n", args[0])
-			return nil
-		},
+			return a.emit(false, nil, "removed site %s", args[0])
+		}),
 	}
 }
 

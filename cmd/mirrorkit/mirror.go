@@ -181,9 +181,14 @@ func (a *app) mirrorList() *cobra.Command {
 	return cmd
 }
 
+// displayOrder is the order people expect protocols in; scanners use another.
+func displayOrder() []registry.Protocol {
+	return []registry.Protocol{registry.HTTP, registry.HTTPS, registry.FTP, registry.RSYNC}
+}
+
 func protocolList(m mirror) string {
 	var ps []string
-	for _, p := range []registry.Protocol{registry.HTTP, registry.HTTPS, registry.FTP, registry.RSYNC} {
+	for _, p := range displayOrder() {
 		if m.URLs.Get(p) != "" {
 			ps = append(ps, string(p))
 		}
@@ -262,7 +267,7 @@ func mirrorFields(m mirror) [][2]string {
 		content = strings.Join(m.Content, " ")
 	}
 	out := [][2]string{{"name", m.Name}, {"id", strconv.FormatInt(m.ID, 10)}, {"site", m.Site}}
-	for _, p := range []registry.Protocol{registry.HTTP, registry.HTTPS, registry.FTP, registry.RSYNC} {
+	for _, p := range displayOrder() {
 		if u := m.URLs.Get(p); u != "" {
 			out = append(out, [2]string{string(p), u})
 		}

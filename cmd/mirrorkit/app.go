@@ -284,6 +284,21 @@ func showCommand[T any](a *app, what string, get func(store.Store, context.Conte
 	return cmd
 }
 
+// removeCommand is `site remove` and `mirror remove`.
+func removeCommand(a *app, what, short string, del func(store.Store, context.Context, string) error) *cobra.Command {
+	return &cobra.Command{
+		Use:   "remove NAME",
+		Short: short,
+		Args:  exactArgs("NAME"),
+		RunE: a.withStore(func(cmd *cobra.Command, st store.Store, args []string) error {
+			if err := del(st, cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			return a.emit(false, nil, "removed %s %s", what, args[0])
+		}),
+	}
+}
+
 // jsonFlag adds the --json flag every listing and show command has.
 func jsonFlag(cmd *cobra.Command, dst *bool, what string) {
 	cmd.Flags().BoolVar(dst, "json", false, "print "+what+" as JSON (fields: docs/registry-json.md)")

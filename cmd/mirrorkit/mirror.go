@@ -98,7 +98,7 @@ belongs to a site, offers base URLs per protocol, sits on a tier, stands in a
 country, and may restrict which clients it serves.`,
 	}
 	cmd.AddCommand(a.mirrorAdd(), a.mirrorList(), showCommand(a, "mirror", store.Store.Mirror, mirrorFields), a.mirrorEdit(),
-		a.mirrorEnable(true), a.mirrorEnable(false), a.mirrorRemove(), a.mirrorRotateToken())
+		a.mirrorEnable(true), a.mirrorEnable(false), removeCommand(a, "mirror", "Remove a mirror from the registry", store.Store.DeleteMirror), a.mirrorRotateToken())
 	return cmd
 }
 
@@ -369,20 +369,6 @@ func (a *app) mirrorEnable(enable bool) *cobra.Command {
 		cmd.Flags().StringVar(&reason, "reason", "", "why, for the other admins (private)")
 	}
 	return cmd
-}
-
-func (a *app) mirrorRemove() *cobra.Command {
-	return &cobra.Command{
-		Use:   "remove NAME",
-		Short: "Remove a mirror from the registry",
-		Args:  exactArgs("NAME"),
-		RunE: a.withStore(func(cmd *cobra.Command, st store.Store, args []string) error {
-			if err := st.DeleteMirror(cmd.Context(), args[0]); err != nil {
-				return err
-			}
-			return a.emit(false, nil, "removed mirror %s", args[0])
-		}),
-	}
 }
 
 func (a *app) mirrorRotateToken() *cobra.Command {

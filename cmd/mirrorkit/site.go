@@ -34,7 +34,7 @@ func (a *app) siteCommand() *cobra.Command {
 ISP, a company. Its sponsor name and URL are public; its contacts and notes
 are for the network's admins only.`,
 	}
-	cmd.AddCommand(a.siteAdd(), a.siteList(), showCommand(a, "site", store.Store.Site, siteFields), a.siteEdit(), a.siteRemove())
+	cmd.AddCommand(a.siteAdd(), a.siteList(), showCommand(a, "site", store.Store.Site, siteFields), a.siteEdit(), removeCommand(a, "site", "Remove a site that has no mirrors left", store.Store.DeleteSite))
 	return cmd
 }
 
@@ -134,20 +134,6 @@ func (a *app) siteEdit() *cobra.Command {
 	cmd.Flags().StringVar(&rename, "rename", "", "give the site a new name (its mirrors follow)")
 	jsonFlag(cmd, &asJSON, "the changed site")
 	return cmd
-}
-
-func (a *app) siteRemove() *cobra.Command {
-	return &cobra.Command{
-		Use:   "remove NAME",
-		Short: "Remove a site that has no mirrors left",
-		Args:  exactArgs("NAME"),
-		RunE: a.withStore(func(cmd *cobra.Command, st store.Store, args []string) error {
-			if err := st.DeleteSite(cmd.Context(), args[0]); err != nil {
-				return err
-			}
-			return a.emit(false, nil, "removed site %s", args[0])
-		}),
-	}
 }
 
 const timeLayout = "2006-01-02 15:04:05 UTC"

@@ -14,6 +14,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/mirrorkit/mirrorkit/internal/testutil"
 )
 
 var shared Shared
@@ -93,7 +95,7 @@ func TestStop(t *testing.T) {
 	start := time.Now()
 	srv, err := Start(t.Context())
 	if errors.Is(err, ErrNotInstalled) {
-		t.Skip(err)
+		testutil.MissingTool(t, "%v", err)
 	}
 	if err != nil {
 		t.Fatal(err)

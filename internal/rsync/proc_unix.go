@@ -1,0 +1,29 @@
+//go:build unix
+
+package rsync
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"syscall"
+)
+
+func detach(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+}
+
+// killTree SIGKILLs rsync's whole process group (its session leader's PID is
+// the group's ID), so the generator or receiver it forked dies with it
+// instead of lingering on a half-open connection.
+func killTree(p *os.Process) error {
+	err := syscall.Kill(-p.Pid, syscall.SIGKILL)
+	if errors.Is(err, syscall.ESRCH) {
+		// The group is gone, but the leader may be a zombie awaiting Wait.
+		if kerr := p.Kill(); kerr != nil {
+			return os.ErrProcessDone
+		}
+		return nil
+	}
+	return err
+}

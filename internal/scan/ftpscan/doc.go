@@ -1,0 +1,32 @@
+// Package ftpscan is the FTP Scanner: it lists a mirror's tree over one FTP
+// control connection and reports every file, directory and symlink the
+// server shows to an anonymous (or configured) client.
+//
+// The walk is breadth-first and lists each directory once, after a CWD into
+// it: a CWD answer tells "not there / not public" (550) apart from "empty",
+// which a LIST with a path argument does not on every server (pure-ftpd
+// answers "LIST missing-dir" with an empty, successful listing), and
+// server-side LIST argument parsing (ls options, globbing) cannot mangle
+// names with spaces or "?" in them. A directory the server refuses to enter
+// is reported but its content is not: that is how a staged (0750) release
+// looks to the public, and it is what a client can download.
+//
+// MLSD is used when the server advertises MLST in FEAT (RFC 3659: UTC times
+// to the second, exact sizes, explicit types); otherwise LIST, in unix "ls
+// -l" or DOS/IIS format, parsed here. Times in a LIST are taken as UTC and
+// carry the precision the format allows: a minute for "Nov 20 14:05", a day
+// for "Jan  2  2026". The scanner never issues per-file MDTM or SIZE
+// commands: on a mirror with a million files that is a million round trips.
+//
+// jlaffaye/ftp drives the protocol (login, FEAT, EPSV/PASV, RETR) but its
+// listing parser silently drops lines it does not understand, and a dropped
+// line would look like a file the mirror lost. So the scanner dials every
+// connection itself (ftp.DialWithDialFunc), keeps the raw bytes of each
+// listing's data connection, and parses them here, failing on anything it
+// does not understand. The same wrapper puts an inactivity deadline on every
+// read and write, control and data alike, and the scan's context closes the
+// connections when it is cancelled, so no blocking call outlives it.
+//
+// Any failure ends the scan with an error: a listing cut short must never
+// look like a complete one.
+package ftpscan

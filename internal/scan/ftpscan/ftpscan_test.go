@@ -1,0 +1,326 @@
+package ftpscan
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mirrorkit/mirrorkit/internal/scan"
+	"github.com/mirrorkit/mirrorkit/internal/scan/scantest"
+	"github.com/mirrorkit/mirrorkit/internal/testutil/ftpd"
+)
+
+// Caps of pure-ftpd 1.0.50, from what it sends:
+//
+//   - Symlinks: both MLSD ("type=OS.unix=slink:TARGET") and LIST ("l...
+//     name -> target") show symlinks as symlinks, never followed. (For a
+//     virtual user MLSD leaves the target empty: "type=OS.unix=slink:;".)
+//   - DirTimes and ExactSizes: both modes give directories their mtimes and
+//     files their byte sizes (the >4 GiB one included).
+//   - Precision: MLSD "modify=YYYYMMDDHHMMSS" is UTC to the second. LIST
+//     prints "Jan  2  2026" for the tree's January files (more than six
+//     months old): a day. Its symlinks, made by Build just now, get
+//     "Nov 22 02:47", a minute; the listing as a whole is only as good as its
+//     coarsest entry, so LIST's Caps say a day.
+var (
+	mlsdCaps = scantest.Caps{Symlinks: true, Precision: time.Second, DirTimes: true, ExactSizes: true}
+	listCaps = scantest.Caps{Symlinks: true, Precision: 24 * time.Hour, DirTimes: true, ExactSizes: true}
+)
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestConformance(t *testing.T) {
+	root := t.TempDir()
+	scantest.Build(t, root)
+	srv := ftpd.Start(t, root)
+	for _, tc := range []struct {
+		name string
+		opts Options
+		caps scantest.Caps
+		prec time.Duration // what every file entry of the Jan-2026 tree carries
+	}{
+		{"MLSD", Options{}, mlsdCaps, time.Second},
+		{"LIST", Options{ForceLIST: true}, listCaps, 24 * time.Hour},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := scantest.Collect(testCtx(t), New(tc.opts), scan.Target{URL: srv.URL(), Timeout: 10 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			scantest.Check(t, got, scantest.Want(t, root, tc.caps), tc.caps)
+			for _, e := range got {
+				if e.Type == scan.File && e.Precision != tc.prec {
+					t.Errorf("%q: precision %v, want %v", e.Path, e.Precision, tc.prec)
+				}
+				if e.Path == "/releases/latest" && e.Target != "40" {
+					t.Errorf("latest: target %q, want 40", e.Target)
+				}
+				if e.Path == "/README.txt" && e.Mode != 0o644 {
+					t.Errorf("README.txt: mode %v, want 0644", e.Mode)
+				}
+			}
+		})
+	}
+}
+
+// The virtual user sees the same tree; MLSD just leaves symlink targets out.
+func TestConformanceUser(t *testing.T) {
+	root := t.TempDir()
+	scantest.Build(t, root)
+	srv := ftpd.Start(t, root, ftpd.WithUser("mirror", "s3cret"))
+	got, err := scantest.Collect(testCtx(t), New(Options{}), scan.Target{URL: srv.UserURL(), Password: "s3cret", Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	scantest.Check(t, got, scantest.Want(t, root, mlsdCaps), mlsdCaps)
+}
+
+func TestPrefixes(t *testing.T) {
+	root := t.TempDir()
+	scantest.Build(t, root)
+	srv := ftpd.Start(t, root)
+	for _, force := range []bool{false, true} {
+		got, err := scantest.Collect(testCtx(t), New(Options{ForceLIST: force}), scan.Target{URL: srv.URL(), Prefixes: []string{"/releases/"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var paths []string
+		for _, e := range got {
+			paths = append(paths, e.Path)
+		}
+		want := []string{"/releases", "/releases/40", "/releases/40/iso", "/releases/40/iso/CHECKSUM",
+			"/releases/40/iso/Fedora-40-x86_64.iso", "/releases/41", scantest.StagedDir, "/releases/latest"}
+		if strings.Join(paths, "\n") != strings.Join(want, "\n") {
+			t.Errorf("ForceLIST=%v: got\n%s\nwant\n%s", force, strings.Join(paths, "\n"), strings.Join(want, "\n"))
+		}
+	}
+}
+
+// A base URL below the server's root: paths stay relative to it.
+func TestBaseBelowRoot(t *testing.T) {
+	root := t.TempDir()
+	scantest.Build(t, root)
+	srv := ftpd.Start(t, root)
+	got, err := scantest.Collect(testCtx(t), New(Options{}), scan.Target{URL: srv.URL() + "odd%20names/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 4 || got[0].Path != "/"+scantest.Latin1Name {
+		t.Errorf("got %+v", got)
+	}
+	_, err = scantest.Collect(testCtx(t), New(Options{}), scan.Target{URL: srv.URL() + "no-such-dir/"})
+	if !errors.Is(err, fs.ErrNotExist) || !errors.Is(err, scan.ErrTruncated) {
+		t.Errorf("missing base: %v, want ErrTruncated and fs.ErrNotExist", err)
+	}
+}
+
+func TestReadFile(t *testing.T) {
+	root := t.TempDir()
+	scantest.Build(t, root)
+	srv := ftpd.Start(t, root)
+	s := New(Options{})
+	tg := scan.Target{URL: srv.URL(), Timeout: 10 * time.Second}
+	ctx := testCtx(t)
+	for _, p := range []string{"/README.txt", "/odd names/with spaces & more.txt", "/odd names/percent%20and#hash?.txt"} {
+		want, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(p)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.ReadFile(ctx, tg, p, 1<<10)
+		if err != nil || string(got) != string(want) {
+			t.Errorf("ReadFile(%q) = %q, %v; want %q", p, got, err, want)
+		}
+	}
+	if _, err := s.ReadFile(ctx, tg, "/missing.txt", 1<<10); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing file: %v, want fs.ErrNotExist", err)
+	}
+	if _, err := s.ReadFile(ctx, tg, scantest.StagedDir+"/Fedora-42.iso", 1<<20); err == nil {
+		t.Errorf("staged file readable")
+	}
+	if _, err := s.ReadFile(ctx, tg, "/README.txt", 10); !errors.Is(err, scan.ErrTruncated) {
+		t.Errorf("file over max: %v, want ErrTruncated", err)
+	}
+	// The connection is fine after an abandoned transfer: a fresh one each time.
+	if got, err := s.ReadFile(ctx, tg, "/README.txt", 120); err != nil || len(got) != 120 {
+		t.Errorf("ReadFile with max = size: %d bytes, %v", len(got), err)
+	}
+}
+
+func TestWrongPassword(t *testing.T) {
+	srv := ftpd.Start(t, t.TempDir(), ftpd.WithUser("mirror", "s3cret"))
+	s := New(Options{})
+	tg := scan.Target{URL: srv.UserURL(), Password: "wrong", Timeout: 20 * time.Second}
+	if err := s.Scan(testCtx(t), tg, func(scan.Entry) error { return nil }); !errors.Is(err, scan.ErrAuth) {
+		t.Errorf("Scan: %v, want ErrAuth", err)
+	}
+	if _, err := s.ReadFile(testCtx(t), tg, "/x", 10); !errors.Is(err, scan.ErrAuth) {
+		t.Errorf("ReadFile: %v, want ErrAuth", err)
+	}
+}
+
+func TestClosedPort(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	start := time.Now()
+	err = New(Options{}).Scan(testCtx(t), scan.Target{URL: "ftp://" + addr + "/", Timeout: 10 * time.Second}, func(scan.Entry) error { return nil })
+	if !errors.Is(err, scan.ErrUnreachable) {
+		t.Errorf("Scan: %v, want ErrUnreachable", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("refused connection took %v", d)
+	}
+}
+
+// A server that accepts but never greets: the inactivity timeout ends it.
+func TestSilentServer(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	start := time.Now()
+	err = New(Options{}).Scan(testCtx(t), scan.Target{URL: "ftp://" + l.Addr().String() + "/", Timeout: 300 * time.Millisecond}, func(scan.Entry) error { return nil })
+	if !errors.Is(err, scan.ErrUnreachable) {
+		t.Errorf("Scan: %v, want ErrUnreachable", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("timeout took %v", d)
+	}
+}
+
+// Cancelling the context ends a scan blocked on the network at once.
+func TestCancel(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	ctx, cancel := context.WithCancel(t.Context())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	start := time.Now()
+	err = New(Options{}).Scan(ctx, scan.Target{URL: "ftp://" + l.Addr().String() + "/", Timeout: time.Minute}, func(scan.Entry) error { return nil })
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("Scan: %v, want context.Canceled", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("cancel took %v", d)
+	}
+}
+
+// The server dies after the first directory: the scan must fail, not end
+// as if the rest of the tree were gone.
+func TestServerKilledMidScan(t *testing.T) {
+	root := t.TempDir()
+	scantest.Build(t, root)
+	for _, force := range []bool{false, true} {
+		srv := ftpd.Start(t, root)
+		n := 0
+		err := New(Options{ForceLIST: force}).Scan(testCtx(t), scan.Target{URL: srv.URL(), Timeout: 10 * time.Second}, func(scan.Entry) error {
+			if n++; n == 1 {
+				if err := srv.Stop(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			return nil
+		})
+		if !errors.Is(err, scan.ErrTruncated) && !errors.Is(err, scan.ErrUnreachable) {
+			t.Errorf("ForceLIST=%v: Scan after kill: %v, want ErrTruncated or ErrUnreachable", force, err)
+		}
+	}
+}
+
+// The data connection breaks in the middle of a listing.
+func TestDataConnectionBreaks(t *testing.T) {
+	root := t.TempDir()
+	big := filepath.Join(root, "big")
+	if err := os.Mkdir(big, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// Enough entries that the listing spans many reads.
+	for i := range 20000 {
+		if err := os.WriteFile(filepath.Join(big, "file-with-a-longish-name-"+strings.Repeat("x", 40)+"-"+itoa(i)), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, force := range []bool{false, true} {
+		srv := ftpd.Start(t, root)
+		s := New(Options{ForceLIST: force})
+		killed := false
+		s.opts.onData = func() {
+			if !killed {
+				killed = true
+				if err := srv.Stop(); err != nil {
+					t.Error(err)
+				}
+			}
+		}
+		err := s.Scan(testCtx(t), scan.Target{URL: srv.URL(), Prefixes: []string{"/big/"}, Timeout: 10 * time.Second}, func(scan.Entry) error { return nil })
+		if !killed {
+			t.Fatal("no data read")
+		}
+		if !errors.Is(err, scan.ErrTruncated) {
+			t.Errorf("ForceLIST=%v: %v, want ErrTruncated", force, err)
+		}
+	}
+}
+
+func itoa(i int) string { return strings.TrimLeft(time.Duration(i).String(), "") }
+
+func TestEmitErrorStops(t *testing.T) {
+	root := t.TempDir()
+	scantest.Build(t, root)
+	srv := ftpd.Start(t, root)
+	stop := errors.New("enough")
+	n := 0
+	err := New(Options{}).Scan(testCtx(t), scan.Target{URL: srv.URL()}, func(scan.Entry) error {
+		n++
+		return stop
+	})
+	if !errors.Is(err, stop) || n != 1 {
+		t.Errorf("Scan: %v after %d entries, want the emit error after 1", err, n)
+	}
+}
+
+func TestBadTargets(t *testing.T) {
+	s := New(Options{})
+	for _, u := range []string{"http://example.org/", "ftp:///x/", "ftp://u:pw@example.org/", "ftp://example.org/../x/", "ftp://example.org/?q"} {
+		if err := s.Scan(t.Context(), scan.Target{URL: u}, func(scan.Entry) error { return nil }); err == nil {
+			t.Errorf("Scan(%q) succeeded", u)
+		}
+	}
+	if err := s.Scan(t.Context(), scan.Target{URL: "ftp://127.0.0.1:1/", Prefixes: []string{"/releases"}}, func(scan.Entry) error { return nil }); err == nil || errors.Is(err, scan.ErrUnreachable) {
+		t.Errorf("unclean prefix: %v", err)
+	}
+}

@@ -58,6 +58,7 @@ type deadlineConn struct {
 	net.Conn
 	timeout time.Duration
 	sink    *sink
+	onData  func()
 }
 
 func (c *deadlineConn) Read(p []byte) (int, error) {
@@ -65,8 +66,13 @@ func (c *deadlineConn) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	n, err := c.Conn.Read(p)
-	if c.sink != nil && n > 0 && !c.sink.write(p[:n]) {
-		return n, errListingTooLarge
+	if c.sink != nil && n > 0 {
+		if !c.sink.write(p[:n]) {
+			return n, errListingTooLarge
+		}
+		if c.onData != nil {
+			c.onData()
+		}
 	}
 	return n, err
 }
@@ -100,7 +106,7 @@ func (o *Options) dial(ctx context.Context, b base, timeout time.Duration) (*ses
 			s.ctl = c
 		} else {
 			// One data connection at a time: the previous one is done.
-			c.sink, s.data = s.sink, c
+			c.sink, c.onData, s.data = s.sink, o.onData, c
 		}
 		return c, nil
 	}

@@ -46,6 +46,10 @@ type Options struct {
 	// Now places LIST times shown without a year ("Nov 20 14:05"); nil
 	// means time.Now.
 	Now func() time.Time
+
+	// onData, when set, runs after each read from a listing's data
+	// connection; tests use it to kill the server mid-listing.
+	onData func()
 }
 
 func (o *Options) anonymousPassword() string {

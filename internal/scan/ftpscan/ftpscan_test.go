@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -156,16 +157,24 @@ func TestReadFile(t *testing.T) {
 	}
 }
 
+// pure-ftpd answers a wrong password slowly (argon2id, then a delay of
+// its own), so both calls run at once.
 func TestWrongPassword(t *testing.T) {
 	srv := ftpd.Start(t, t.TempDir(), ftpd.WithUser("mirror", "s3cret"))
 	s := New(Options{})
-	tg := scan.Target{URL: srv.UserURL(), Password: "wrong", Timeout: 20 * time.Second}
-	if err := s.Scan(testCtx(t), tg, func(scan.Entry) error { return nil }); !errors.Is(err, scan.ErrAuth) {
-		t.Errorf("Scan: %v, want ErrAuth", err)
-	}
-	if _, err := s.ReadFile(testCtx(t), tg, "/x", 10); !errors.Is(err, scan.ErrAuth) {
-		t.Errorf("ReadFile: %v, want ErrAuth", err)
-	}
+	tg := scan.Target{URL: srv.UserURL(), Password: "wrong", Timeout: 30 * time.Second}
+	t.Run("Scan", func(t *testing.T) {
+		t.Parallel()
+		if err := s.Scan(testCtx(t), tg, func(scan.Entry) error { return nil }); !errors.Is(err, scan.ErrAuth) {
+			t.Errorf("Scan: %v, want ErrAuth", err)
+		}
+	})
+	t.Run("ReadFile", func(t *testing.T) {
+		t.Parallel()
+		if _, err := s.ReadFile(testCtx(t), tg, "/x", 10); !errors.Is(err, scan.ErrAuth) {
+			t.Errorf("ReadFile: %v, want ErrAuth", err)
+		}
+	})
 }
 
 func TestClosedPort(t *testing.T) {
@@ -180,6 +189,7 @@ func TestClosedPort(t *testing.T) {
 	if !errors.Is(err, scan.ErrUnreachable) {
 		t.Errorf("Scan: %v, want ErrUnreachable", err)
 	}
+	t.Log(err)
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("refused connection took %v", d)
 	}
@@ -258,22 +268,31 @@ func TestServerKilledMidScan(t *testing.T) {
 		if !errors.Is(err, scan.ErrTruncated) && !errors.Is(err, scan.ErrUnreachable) {
 			t.Errorf("ForceLIST=%v: Scan after kill: %v, want ErrTruncated or ErrUnreachable", force, err)
 		}
+		t.Logf("ForceLIST=%v: %v", force, err)
 	}
 }
 
-// The data connection breaks in the middle of a listing.
-func TestDataConnectionBreaks(t *testing.T) {
+// bigTree is a directory whose listing spans many reads.
+func bigTree(t *testing.T) string {
+	t.Helper()
 	root := t.TempDir()
 	big := filepath.Join(root, "big")
 	if err := os.Mkdir(big, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	// Enough entries that the listing spans many reads.
-	for i := range 20000 {
-		if err := os.WriteFile(filepath.Join(big, "file-with-a-longish-name-"+strings.Repeat("x", 40)+"-"+itoa(i)), nil, 0o644); err != nil {
+	for i := range 3000 {
+		name := "file-with-a-name-long-enough-to-fill-the-socket-buffers-" + strings.Repeat("x", 60) + "-" + strconv.Itoa(i)
+		if err := os.WriteFile(filepath.Join(big, name), nil, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
+	return root
+}
+
+// The data connection breaks in the middle of a listing: the server dies
+// after the first bytes of it arrived.
+func TestDataConnectionBreaks(t *testing.T) {
+	root := bigTree(t)
 	for _, force := range []bool{false, true} {
 		srv := ftpd.Start(t, root)
 		s := New(Options{ForceLIST: force})
@@ -288,15 +307,79 @@ func TestDataConnectionBreaks(t *testing.T) {
 		}
 		err := s.Scan(testCtx(t), scan.Target{URL: srv.URL(), Prefixes: []string{"/big/"}, Timeout: 10 * time.Second}, func(scan.Entry) error { return nil })
 		if !killed {
-			t.Fatal("no data read")
+			t.Fatal("no listing data was read")
 		}
 		if !errors.Is(err, scan.ErrTruncated) {
 			t.Errorf("ForceLIST=%v: %v, want ErrTruncated", force, err)
 		}
+		t.Logf("ForceLIST=%v: %v", force, err)
 	}
 }
 
-func itoa(i int) string { return strings.TrimLeft(time.Duration(i).String(), "") }
+// The server hangs in the middle of a listing: the inactivity timeout ends
+// the scan with ErrTruncated.
+func TestListingTimeout(t *testing.T) {
+	root := bigTree(t)
+	srv := ftpd.Start(t, root)
+	s := New(Options{})
+	frozen := false
+	s.opts.onData = func() {
+		if !frozen {
+			frozen = true
+			if err := srv.Freeze(); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	start := time.Now()
+	err := s.Scan(testCtx(t), scan.Target{URL: srv.URL(), Prefixes: []string{"/big/"}, Timeout: 500 * time.Millisecond}, func(scan.Entry) error { return nil })
+	if !frozen {
+		t.Fatal("no listing data was read")
+	}
+	if !errors.Is(err, scan.ErrTruncated) {
+		t.Errorf("Scan: %v, want ErrTruncated", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("timeout took %v", d)
+	}
+	t.Log(err)
+}
+
+// A directory loop the server shows as plain directories (a bind mount of
+// the root below itself; pure-ftpd shows symlinks as symlinks, but a mirror
+// can loop through mounts or a server that follows links). MLSD's unique
+// fact tells the scanner it is the root again, and the walk ends; LIST
+// has no such fact, and the depth cap turns the loop into an error rather
+// than an endless walk.
+func TestDirectoryLoop(t *testing.T) {
+	root := t.TempDir()
+	for _, d := range []string{"a", "a/loop"} {
+		if err := os.Mkdir(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(root, "a", "f"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srv := ftpd.Start(t, root, ftpd.WithBind(root, filepath.Join(root, "a", "loop")))
+	tg := scan.Target{URL: srv.URL(), Timeout: 10 * time.Second}
+	got, err := scantest.Collect(testCtx(t), New(Options{MaxDepth: 10}), tg)
+	if err != nil {
+		t.Fatalf("MLSD: %v", err)
+	}
+	var paths []string
+	for _, e := range got {
+		paths = append(paths, e.Path)
+	}
+	if want := "/a /a/f /a/loop"; strings.Join(paths, " ") != want {
+		t.Errorf("MLSD: got %q, want %q", paths, want)
+	}
+	_, err = scantest.Collect(testCtx(t), New(Options{MaxDepth: 10, ForceLIST: true}), tg)
+	if !errors.Is(err, scan.ErrBadListing) {
+		t.Errorf("LIST: %v, want ErrBadListing (depth cap)", err)
+	}
+	t.Log(err)
+}
 
 func TestEmitErrorStops(t *testing.T) {
 	root := t.TempDir()

@@ -55,6 +55,15 @@ func (d dir) child(href string) (name string, isDir, ok bool, err error) {
 	if href == "" {
 		return "", false, false, nil
 	}
+	if seg, ok := plainRef(href); ok {
+		// What nearly every row of every index page holds: one escaped
+		// segment relative to the page, which url.ResolveReference would
+		// only re-assemble and take apart again.
+		if name, err = url.PathUnescape(seg); err != nil {
+			return "", false, false, nil
+		}
+		return d.checkName(href, name, strings.HasSuffix(href, "/"))
+	}
 	ref, err := url.Parse(href)
 	if err != nil {
 		return "", false, false, nil
@@ -79,10 +88,32 @@ func (d dir) child(href string) (name string, isDir, ok bool, err error) {
 	if err != nil {
 		return "", false, false, nil
 	}
-	if name == "." || name == ".." || strings.ContainsAny(name, "/\x00") {
+	return d.checkName(href, name, isDir)
+}
+
+func (d dir) checkName(href, name string, isDir bool) (string, bool, bool, error) {
+	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00") {
 		return "", false, false, fmt.Errorf("%w: link %q names %q", scan.ErrBadListing, href, name)
 	}
 	return name, isDir, true, nil
+}
+
+// plainRef reports whether href is a single relative path segment (with an
+// optional trailing "/") that resolves to a child without URL parsing: no
+// scheme, query, fragment, dot segment or byte that url.Parse would treat
+// specially or reject.
+func plainRef(href string) (seg string, ok bool) {
+	seg = strings.TrimSuffix(href, "/")
+	if seg == "" || seg[0] == '.' {
+		return "", false
+	}
+	for i := 0; i < len(seg); i++ {
+		switch c := seg[i]; {
+		case c <= 0x20 || c >= 0x7f, c == ':', c == '/', c == '?', c == '#', c == '\\':
+			return "", false
+		}
+	}
+	return seg, true
 }
 
 // samePath compares two escaped paths by what they name, since servers and

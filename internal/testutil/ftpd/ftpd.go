@@ -37,11 +37,20 @@ type Option func(*config)
 
 type config struct {
 	user, password string
+	binds          [][2]string
 }
 
 // WithUser adds a virtual user with this password (see the package doc).
 func WithUser(name, password string) Option {
 	return func(c *config) { c.user, c.password = name, password }
+}
+
+// WithBind bind-mounts the directory src over the existing directory dst
+// inside the server's own mount namespace, before it starts; the host never
+// sees the mount. Binding a directory over one of its own descendants makes
+// a real directory loop, which the server shows as a plain directory.
+func WithBind(src, dst string) Option {
+	return func(c *config) { c.binds = append(c.binds, [2]string{src, dst}) }
 }
 
 // Server is one running pure-ftpd.
@@ -150,9 +159,9 @@ func (s *Server) start(sh, mount, bin, passwd, pdb, root string) error {
 	args := []string{
 		"-S", "127.0.0.1," + strconv.Itoa(port),
 		"-p", fmt.Sprintf("%d:%d", low, low+passivePorts-1),
-		"-H",        // no reverse DNS
-		"-A",        // chroot everyone
-		"-i",        // anonymous cannot upload (and nobody can write root's tree)
+		"-H",       // no reverse DNS
+		"-A",       // chroot everyone
+		"-i",       // anonymous cannot upload (and nobody can write root's tree)
 		"-R", "-G", // no chmod, no rename
 		"-c", "50", "-C", "50", // parallel tests, all from 127.0.0.1
 		"-f", "none", // no syslog: there is none, and output goes to the test
@@ -162,10 +171,18 @@ func (s *Server) start(sh, mount, bin, passwd, pdb, root string) error {
 	} else {
 		args = append(args, "-e") // anonymous only
 	}
-	// The bind mount happens in the child's own mount namespace; see the
+	// The bind mounts happen in the child's own mount namespace; see the
 	// package doc.
-	script := `m=$1 p=$2; shift 2; "$m" --bind "$p" /etc/passwd && exec "$@"`
-	s.cmd = exec.Command(sh, append([]string{"-c", script, "sh", mount, passwd, bin}, args...)...)
+	const script = `m=$1 p=$2 n=$3; shift 3
+"$m" --bind "$p" /etc/passwd || exit 1
+while [ "$n" -gt 0 ]; do "$m" --bind "$1" "$2" || exit 1; shift 2; n=$((n-1)); done
+exec "$@"`
+	argv := []string{"-c", script, "sh", mount, passwd, strconv.Itoa(len(s.cfg.binds))}
+	for _, b := range s.cfg.binds {
+		argv = append(argv, b[0], b[1])
+	}
+	argv = append(argv, bin)
+	s.cmd = exec.Command(sh, append(argv, args...)...)
 	s.cmd.Dir = s.dir
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Unshareflags: syscall.CLONE_NEWNS}
@@ -267,6 +284,16 @@ func (s *Server) Stop() error {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// Freeze stops the server and its sessions (SIGSTOP) without closing
+// anything: a mirror that hangs mid-transfer, for testing timeouts. Stop
+// still ends a frozen server.
+func (s *Server) Freeze() error {
+	if err := syscall.Kill(-s.cmd.Process.Pid, syscall.SIGSTOP); err != nil {
+		return fmt.Errorf("freeze group %d: %w", s.cmd.Process.Pid, err)
+	}
+	return nil
 }
 
 // kill ends a server that failed to start.

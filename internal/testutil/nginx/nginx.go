@@ -102,7 +102,7 @@ func (s *Server) Addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) }
 // PID is the master process's id.
 func (s *Server) PID() int { return s.cmd.Process.Pid }
 
-// Requests returns "METHOD URI" for every request served so far, in the
+// Requests returns "METHOD URI STATUS" for every request served so far, in the
 // order they finished; it needs the AccessLog option. nginx writes each line
 // as the request completes (no buffer= in the config), so a request whose
 // response the client has read is already in the file.
@@ -177,7 +177,7 @@ func (s *Server) config(root, errorLog string, c config) string {
 	b.WriteString("events {\n\tworker_connections 256;\n}\n")
 	b.WriteString("http {\n\ttypes { }\n\tdefault_type application/octet-stream;\n")
 	if s.accessLog != "" {
-		b.WriteString("\tlog_format mk '$request_method $request_uri';\n")
+		b.WriteString("\tlog_format mk '$request_method $request_uri $status';\n")
 		fmt.Fprintf(&b, "\taccess_log %s mk;\n", q(s.accessLog))
 	} else {
 		b.WriteString("\taccess_log off;\n")

@@ -42,8 +42,8 @@ func TestStartServesAutoindex(t *testing.T) {
 			t.Errorf("GET /staged/ as nobody = %d, want 403", code)
 		}
 	}
-	if got := s.Requests(); !slices.Contains(got, "GET /") {
-		t.Errorf("access log = %q, want GET / in it", got)
+	if got := s.Requests(); !slices.Contains(got, "GET / 200") {
+		t.Errorf("access log = %q, want %q in it", got, "GET / 200")
 	}
 }
 

@@ -83,14 +83,19 @@ func TestExitErrorMessage(t *testing.T) {
 }
 
 func TestLineTail(t *testing.T) {
-	w := &lineTail{max: 3}
+	var seen []string
+	w := &lineTail{max: 3, each: func(l string) { seen = append(seen, l) }}
 	for _, chunk := range []string{"one\ntw", "o\n\nthree\nfour\r\n", strings.Repeat("x", 5000), "\nlast"} {
 		if _, err := w.Write([]byte(chunk)); err != nil {
 			t.Fatal(err)
 		}
 	}
+	w.flush()
 	got := w.lines()
-	if len(got) != 4 || got[0] != "three" || got[1] != "four" || len(got[2]) != maxLineLen || got[3] != "last" {
+	if len(got) != 3 || got[0] != "four" || len(got[1]) != maxLineLen || got[2] != "last" {
 		t.Fatalf("lines = %q", got)
+	}
+	if len(seen) != 6 || seen[0] != "one" || seen[1] != "two" || seen[5] != "last" {
+		t.Fatalf("each saw %d lines: %.40q", len(seen), seen)
 	}
 }

@@ -36,6 +36,10 @@ type Cmd struct {
 	Stdout func(io.Reader) error
 	// Started, when set, is called with rsync's process ID once it runs.
 	Started func(pid int)
+	// StderrLine, when set, sees every non-empty line rsync writes to
+	// stderr (cut to 1 KiB), serially, before Run returns. Callers use it
+	// to judge failures by more than the last lines an ExitError keeps.
+	StderrLine func(line string)
 }
 
 // waitDelay bounds how long Run waits, after rsync exits or is killed, for
@@ -74,7 +78,7 @@ func Run(ctx context.Context, c Cmd) error {
 	detach(cmd)
 	cmd.Cancel = func() error { return killTree(cmd.Process) }
 	cmd.WaitDelay = waitDelay
-	stderr := &lineTail{max: stderrLines}
+	stderr := &lineTail{max: stderrLines, each: c.StderrLine}
 	cmd.Stderr = stderr
 
 	var stdout io.ReadCloser
@@ -104,9 +108,13 @@ func Run(ctx context.Context, c Cmd) error {
 		_, _ = io.Copy(io.Discard, stdout)
 	}
 	waitErr := cmd.Wait()
+	stderr.flush()
 
 	if ctxErr := ctx.Err(); ctxErr != nil {
-		return fmt.Errorf("rsync: %w", context.Cause(ctx))
+		if cause := context.Cause(ctx); cause != nil && cause != ctxErr {
+			return fmt.Errorf("rsync: %w: %w", ctxErr, cause)
+		}
+		return fmt.Errorf("rsync: %w", ctxErr)
 	}
 	if killed {
 		return consumeErr
@@ -163,6 +171,7 @@ func childEnv(base, extra []string) []string {
 type lineTail struct {
 	mu      sync.Mutex
 	max     int
+	each    func(string)
 	partial []byte
 	tail    []string
 }
@@ -198,6 +207,9 @@ func (w *lineTail) push(l string) {
 	if strings.TrimSpace(l) == "" {
 		return
 	}
+	if w.each != nil {
+		w.each(l)
+	}
 	if len(w.tail) == w.max {
 		copy(w.tail, w.tail[1:])
 		w.tail = w.tail[:w.max-1]
@@ -205,12 +217,18 @@ func (w *lineTail) push(l string) {
 	w.tail = append(w.tail, l)
 }
 
+// flush ends a last line that rsync did not terminate.
+func (w *lineTail) flush() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.partial) > 0 {
+		w.push(string(bytes.TrimRight(w.partial, "\r")))
+		w.partial = w.partial[:0]
+	}
+}
+
 func (w *lineTail) lines() []string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	out := append([]string(nil), w.tail...)
-	if l := strings.TrimSpace(string(w.partial)); l != "" {
-		out = append(out, l)
-	}
-	return out
+	return append([]string(nil), w.tail...)
 }

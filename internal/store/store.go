@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/mirrorkit/mirrorkit/internal/catalog"
 	"github.com/mirrorkit/mirrorkit/internal/registry"
 )
 
@@ -23,6 +24,7 @@ var (
 // changes nothing.
 type Store interface {
 	Registry
+	Catalog
 	// Migrate applies pending schema migrations and returns how many ran.
 	Migrate(ctx context.Context) (int, error)
 	// SchemaVersion returns the applied and the latest known schema versions.
@@ -60,6 +62,38 @@ type Registry interface {
 	// refuses a non-empty registry unless replace is set, in which case the old
 	// registry is dropped in the same transaction.
 	Import(ctx context.Context, s registry.Snapshot, replace bool) error
+}
+
+// Catalog persists the origin's file list and its build history.
+type Catalog interface {
+	// CatalogEntries returns the stored catalog sorted by path, ids set.
+	CatalogEntries(ctx context.Context) ([]catalog.Entry, error)
+	// SaveCatalog makes entries (sorted by path) the stored catalog in one
+	// transaction and records the build: a path that was there keeps its id,
+	// a new path gets a new one (ids are never reused), a path no longer
+	// there is removed. It returns the entries with ids set.
+	SaveCatalog(ctx context.Context, entries []catalog.Entry, b CatalogBuild) ([]catalog.Entry, error)
+	// CatalogBuilds returns the most recent builds, newest first.
+	CatalogBuilds(ctx context.Context, limit int) ([]CatalogBuild, error)
+}
+
+// CatalogBuild records one catalog build. SaveCatalog fills in ID and the
+// Added/Changed/Removed counts.
+type CatalogBuild struct {
+	ID         int64     `json:"id"`
+	Origin     string    `json:"origin"`
+	StartedAt  time.Time `json:"started_at"`
+	FinishedAt time.Time `json:"finished_at"`
+	Files      int       `json:"files"`
+	Dirs       int       `json:"dirs"`
+	Symlinks   int       `json:"symlinks"`
+	Staged     int       `json:"staged"`
+	Bytes      int64     `json:"bytes"`
+	Hashed     int       `json:"hashed"`
+	Cached     int       `json:"cached"`
+	Added      int       `json:"added"`
+	Changed    int       `json:"changed"`
+	Removed    int       `json:"removed"`
 }
 
 // Options tune a backend. The zero value is the production default.

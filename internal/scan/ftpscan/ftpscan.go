@@ -185,7 +185,7 @@ func (w *walker) walk(ctx context.Context, emit func(scan.Entry) error) error {
 		d := queue[0]
 		queue = queue[1:]
 		l, err := w.list(ctx, d.rel)
-		if errors.Is(err, errNotListable) && d.rel != "/" {
+		if errors.Is(err, errNotListable) {
 			continue // shown, but not its content: nothing a client can fetch
 		}
 		if err != nil {
@@ -219,7 +219,7 @@ func (w *walker) walk(ctx context.Context, emit func(scan.Entry) error) error {
 				}
 				w.visited[it.unique] = true
 			}
-			if d.depth+1 >= w.opts.MaxDepth {
+			if d.depth+1 > w.opts.MaxDepth {
 				return fmt.Errorf("%w: %q is more than %d levels deep (a symlink loop shown as directories?)", scan.ErrBadListing, p, w.opts.MaxDepth)
 			}
 			queue = append(queue, dir{rel: p, depth: d.depth + 1})
@@ -232,12 +232,17 @@ func (w *walker) walk(ctx context.Context, emit func(scan.Entry) error) error {
 func (w *walker) list(ctx context.Context, rel string) (listing, error) {
 	remote := path.Join(w.base.dir, rel)
 	what := fmt.Sprintf("list %q", remote)
+	// refused is a 550 to CWD or to the listing: below the base, a
+	// directory the public cannot open; the base itself must be there.
+	refused := func(err error) error {
+		if rel == "/" {
+			return fmt.Errorf("%w: base directory %q: %w (%w)", scan.ErrTruncated, remote, fs.ErrNotExist, err)
+		}
+		return errNotListable
+	}
 	if err := w.sess.c.ChangeDir(remote); err != nil {
 		if code(err) == ftp.StatusFileUnavailable {
-			if rel == "/" {
-				return listing{}, fmt.Errorf("%w: base directory %q: %w (%w)", scan.ErrTruncated, remote, fs.ErrNotExist, err)
-			}
-			return listing{}, errNotListable
+			return listing{}, refused(err)
 		}
 		return listing{}, w.sess.wrap(ctx, scan.ErrTruncated, what, err)
 	}
@@ -250,8 +255,10 @@ func (w *walker) list(ctx context.Context, rel string) (listing, error) {
 	switch {
 	case k.over:
 		return listing{}, fmt.Errorf("%w: %s: more than %d bytes", scan.ErrBadListing, what, w.opts.MaxListingBytes)
-	case err != nil && code(err) == ftp.StatusFileUnavailable:
-		return listing{}, errNotListable
+	case err != nil && code(err) == ftp.StatusFileUnavailable && len(k.buf) == 0:
+		// Refused before sending anything; after some data, a 550 is a
+		// listing cut short like any other.
+		return listing{}, refused(err)
 	case err != nil:
 		// A broken data connection, a timeout, a 426 or 451 after it, or
 		// the server gone: the listing is incomplete.

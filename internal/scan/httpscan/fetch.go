@@ -125,7 +125,7 @@ func (b *idleBody) Read(p []byte) (int, error) {
 // cancelled ctx returns ctx's error.
 func (m *mirror) do(ctx context.Context, method string, u *url.URL, accept string) (*response, error) {
 	if err := m.limit.wait(ctx); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("httpscan: %s %s: waiting for the rate limit: %w", method, u.Redacted(), err)
 	}
 	rctx, cancel := context.WithCancelCause(ctx)
 	timer := time.AfterFunc(m.timeout, func() { cancel(errIdle) })

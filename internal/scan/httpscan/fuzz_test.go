@@ -2,6 +2,7 @@ package httpscan
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/mirrorkit/mirrorkit/internal/scan"
@@ -53,4 +54,20 @@ func FuzzParseApacheList(f *testing.F) {
 
 func FuzzParseLighttpd(f *testing.F) {
 	fuzzParser(f, parseLighttpd, seedFile(f, "lighttpd.html"))
+}
+
+// FuzzChildFastPath checks that child's shortcut for plain relative links
+// agrees with resolving them as URLs.
+func FuzzChildFastPath(f *testing.F) {
+	for _, s := range []string{"a.txt", "sub/", "caf%E9.txt", "%2e%2e", "a%2Fb", "%zz", "a;b", "a&b", "~x", "a b", "%00"} {
+		f.Add(s)
+	}
+	d := testDir(f, "http://mirror.example.org/pub/x%20y/", "/pub/x y")
+	f.Fuzz(func(t *testing.T, href string) {
+		n1, dir1, ok1, err1 := d.child(href)
+		n2, dir2, ok2, err2 := d.resolve(strings.TrimSpace(href))
+		if n1 != n2 || dir1 != dir2 || ok1 != ok2 || (err1 == nil) != (err2 == nil) {
+			t.Fatalf("child(%q) = %q %v %v %v; resolve = %q %v %v %v", href, n1, dir1, ok1, err1, n2, dir2, ok2, err2)
+		}
+	})
 }

@@ -55,7 +55,7 @@ func (d dir) child(href string) (name string, isDir, ok bool, err error) {
 	if href == "" {
 		return "", false, false, nil
 	}
-	if seg, ok := plainRef(href); ok {
+	if seg, ok := plainRef(href); ok && strings.HasSuffix(d.url.EscapedPath(), "/") {
 		// What nearly every row of every index page holds: one escaped
 		// segment relative to the page, which url.ResolveReference would
 		// only re-assemble and take apart again.
@@ -64,6 +64,12 @@ func (d dir) child(href string) (name string, isDir, ok bool, err error) {
 		}
 		return d.checkName(href, name, strings.HasSuffix(href, "/"))
 	}
+	return d.resolve(href)
+}
+
+// resolve is child's general case: resolve the link as a browser would and
+// see where it lands.
+func (d dir) resolve(href string) (name string, isDir, ok bool, err error) {
 	ref, err := url.Parse(href)
 	if err != nil {
 		return "", false, false, nil
@@ -99,17 +105,20 @@ func (d dir) checkName(href, name string, isDir bool) (string, bool, bool, error
 }
 
 // plainRef reports whether href is a single relative path segment (with an
-// optional trailing "/") that resolves to a child without URL parsing: no
-// scheme, query, fragment, dot segment or byte that url.Parse would treat
-// specially or reject.
+// optional trailing "/") that resolves to a child without URL parsing: only
+// bytes that url.URL keeps as they are in an escaped path, no dot segment.
+// Anything else takes the general path, so both always agree.
 func plainRef(href string) (seg string, ok bool) {
 	seg = strings.TrimSuffix(href, "/")
 	if seg == "" || seg[0] == '.' {
 		return "", false
 	}
 	for i := 0; i < len(seg); i++ {
-		switch c := seg[i]; {
-		case c <= 0x20 || c >= 0x7f, c == ':', c == '/', c == '?', c == '#', c == '\\':
+		c := seg[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("-_.~!$&'()*+,;=@%", c) >= 0:
+		default:
 			return "", false
 		}
 	}

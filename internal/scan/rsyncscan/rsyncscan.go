@@ -92,30 +92,17 @@ func (s *Scanner) Scan(ctx context.Context, t scan.Target, emit func(scan.Entry)
 	args = append(args, "--", base)
 
 	lines := 0
-	consume := func(r io.Reader) error {
-		lr := rsync.NewListReader(r)
-		for {
-			le, err := lr.Next()
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			lines++
-			e, ok, err := toEntry(le)
-			if err != nil {
-				return fmt.Errorf("listing line %d: %w", lr.Line(), err)
-			}
-			if !ok || !scan.Under(e.Path, t.Prefixes) {
-				continue
-			}
-			if err := emit(e); err != nil {
-				return &emitError{err}
-			}
-		}
+	consume := func(r io.Reader) error { return readListing(r, t.Prefixes, emit, &lines) }
+	var errs stderrReport
+	err = rsync.Run(ctx, rsync.Cmd{Path: s.opts.Binary, Args: args, Env: env(t), Stdout: consume, StderrLine: errs.add})
+	var ee *rsync.ExitError
+	if errors.As(err, &ee) && err == error(ee) && ee.Code == rsync.ExitPartial && errs.onlyDeniedDirs() {
+		// Many mirrors serve without "ignore nonreadable": rsync then lists
+		// a staged 0750 directory, reports that it cannot open it, and
+		// exits 23. The listing is still complete for what any client can
+		// fetch, which is what a scan is after.
+		return nil
 	}
-	err = rsync.Run(ctx, rsync.Cmd{Path: s.opts.Binary, Args: args, Env: env(t), Stdout: consume})
 	if err == nil {
 		return nil
 	}
@@ -123,6 +110,52 @@ func (s *Scanner) Scan(ctx context.Context, t scan.Target, emit func(scan.Entry)
 		return ee.err
 	}
 	return classify("list "+base, err, lines > 0)
+}
+
+// stderrReport sorts rsync's complaints during a listing.
+type stderrReport struct {
+	deniedDirs, other int
+}
+
+func (r *stderrReport) add(line string) {
+	switch {
+	case strings.HasPrefix(line, "rsync error: "):
+		// The summary of the complaints before it.
+	case strings.Contains(line, `opendir "`) && strings.HasSuffix(line, "failed: Permission denied (13)"):
+		r.deniedDirs++
+	default:
+		r.other++
+	}
+}
+
+// onlyDeniedDirs: rsync failed only to read directories it is not allowed to.
+func (r *stderrReport) onlyDeniedDirs() bool { return r.deniedDirs > 0 && r.other == 0 }
+
+// readListing parses a listing from r and emits its entries under prefixes,
+// counting the lines it read in *lines. An error from emit comes back as an
+// *emitError.
+func readListing(r io.Reader, prefixes []string, emit func(scan.Entry) error, lines *int) error {
+	lr := rsync.NewListReader(r)
+	for {
+		le, err := lr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		*lines++
+		e, ok, err := toEntry(le)
+		if err != nil {
+			return fmt.Errorf("listing line %d: %w", lr.Line(), err)
+		}
+		if !ok || !scan.Under(e.Path, prefixes) {
+			continue
+		}
+		if err := emit(e); err != nil {
+			return &emitError{err}
+		}
+	}
 }
 
 // toEntry turns a listing line into an Entry; ok is false for lines that are

@@ -53,6 +53,8 @@ func Run(t *testing.T, open Opener) {
 		{"ExportImport", s.exportImport},
 		{"ImportRejects", s.importRejects},
 		{"ConcurrentWriters", s.concurrentWriters},
+		{"CatalogSaveLoad", s.catalogSaveLoad},
+		{"CatalogLarge", s.catalogLarge},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, tc.f)

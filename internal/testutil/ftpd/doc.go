@@ -19,10 +19,18 @@
 // to chroot and drop privileges; without root Start skips (fails under
 // CI=true).
 //
+// Without WithUser the server runs anonymous-only (-e), and then pure-ftpd
+// logs any user name in as anonymous rather than refusing it.
+//
 // Virtual user. WithUser adds a puredb virtual user (pure-pw useradd, then
 // pure-pw mkdb, both on files in the test's temp dir), also mapped to
 // nobody, chrooted to the root. pure-pw hashes with argon2id at a high cost,
 // so that user's logins take about two seconds.
+//
+// For failure tests, Stop ends the server at any time and Freeze stops it
+// (SIGSTOP) with its connections open; WithBind mounts a directory over
+// another inside the server's namespace only, to make the server show one
+// directory under two names.
 //
 // Like a public mirror, sessions run as nobody, so a 0750 root-owned
 // directory in the tree is refused (550) and its content never served. For

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -102,18 +103,59 @@ func (s *Server) Addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) }
 // PID is the master process's id.
 func (s *Server) PID() int { return s.cmd.Process.Pid }
 
-// Requests returns "METHOD URI STATUS" for every request served so far, in the
-// order they finished; it needs the AccessLog option. nginx writes each line
-// as the request completes (no buffer= in the config), so a request whose
-// response the client has read is already in the file.
+// Requests returns "METHOD URI STATUS" for every request logged so far, in
+// the order they finished; it needs the AccessLog option. nginx writes a
+// line just after sending the response (no buffer= in the config), so a
+// client can see a response a moment before its line is in the file: use
+// AwaitRequest to wait for a particular one.
 func (s *Server) Requests() []string {
 	s.tb.Helper()
-	if s.accessLog == "" {
-		s.tb.Fatalf("nginx: Requests needs the AccessLog option")
-	}
-	f, err := os.Open(s.accessLog)
+	lines, err := s.readLog()
 	if err != nil {
 		s.tb.Fatalf("nginx: %v", err)
+	}
+	return lines
+}
+
+// AwaitRequest waits until line ("GET /a/ 200") is in the access log and
+// reports whether it appeared before the deadline.
+func (s *Server) AwaitRequest(line string) bool {
+	s.tb.Helper()
+	ok, err := s.awaitLog(func(l string) bool { return l == line })
+	if err != nil {
+		s.tb.Fatalf("nginx: %v", err)
+	}
+	return ok
+}
+
+// awaitLog polls the access log until a line matches or the deadline passes.
+func (s *Server) awaitLog(match func(string) bool) (bool, error) {
+	deadline := time.Now().Add(readyTimeout)
+	for {
+		lines, err := s.readLog()
+		if err != nil {
+			return false, err
+		}
+		if slices.ContainsFunc(lines, match) {
+			return true, nil
+		}
+		if time.Now().After(deadline) {
+			return false, nil
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func (s *Server) readLog() ([]string, error) {
+	if s.accessLog == "" {
+		return nil, errors.New("the access log needs the AccessLog option")
+	}
+	f, err := os.Open(s.accessLog)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
 	}
 	defer f.Close()
 	var out []string
@@ -122,9 +164,9 @@ func (s *Server) Requests() []string {
 		out = append(out, sc.Text())
 	}
 	if err := sc.Err(); err != nil {
-		s.tb.Fatalf("nginx: read access log: %v", err)
+		return nil, fmt.Errorf("read access log: %w", err)
 	}
-	return out
+	return out, nil
 }
 
 var errPortTaken = errors.New("port taken")
@@ -162,6 +204,15 @@ func (s *Server) start(bin, root string, c config) error {
 			return fmt.Errorf("%w: %d: %v", errPortTaken, port, err)
 		}
 		return fmt.Errorf("%v; error log:\n%s", err, log)
+	}
+	if s.accessLog != "" {
+		// The readiness probe is logged a moment after its response: wait
+		// for it, so that a test's count of requests starts after it.
+		ok, err := s.awaitLog(func(l string) bool { return strings.HasPrefix(l, "GET / ") })
+		if err != nil || !ok {
+			s.kill()
+			return fmt.Errorf("readiness probe never reached the access log %s: %v", s.accessLog, err)
+		}
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 type Module struct {
 	Name, Path         string
 	AuthUser, Password string
+	ListNonreadable    bool
 }
 
 // Config is a daemon's configuration.

@@ -38,6 +38,10 @@ type Module struct {
 	// AuthUser and Password, when set, require that login (auth users,
 	// a 0600 secrets file and strict modes).
 	AuthUser, Password string
+	// ListNonreadable leaves out "ignore nonreadable", as many real mirrors
+	// do: the daemon then lists directories it cannot open and the client
+	// exits 23 over them.
+	ListNonreadable bool
 }
 
 // Config is a daemon's configuration.
@@ -253,7 +257,10 @@ func writeConfig(dir string, cfg Config) (string, error) {
 		if !filepath.IsAbs(m.Path) || strings.Contains(m.Path, "\n") {
 			return "", fmt.Errorf("module %s: path %q must be absolute", m.Name, m.Path)
 		}
-		fmt.Fprintf(&b, "\n[%s]\n\tpath = %s\n\tread only = yes\n\tignore nonreadable = yes\n\tmunge symlinks = no\n", m.Name, m.Path)
+		fmt.Fprintf(&b, "\n[%s]\n\tpath = %s\n\tread only = yes\n\tmunge symlinks = no\n", m.Name, m.Path)
+		if !m.ListNonreadable {
+			b.WriteString("\tignore nonreadable = yes\n")
+		}
 		if m.AuthUser != "" {
 			secrets := filepath.Join(dir, m.Name+".secrets")
 			if err := os.WriteFile(secrets, []byte(m.AuthUser+":"+m.Password+"\n"), 0o600); err != nil {

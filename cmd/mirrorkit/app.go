@@ -136,6 +136,7 @@ precedence. See docs/mirrorkit.example.toml.`,
 		a.siteCommand(),
 		a.mirrorCommand(),
 		a.registryCommand(),
+		a.catalogCommand(),
 		a.demoCommand(),
 	)
 	for _, c := range root.Commands() {

@@ -482,3 +482,58 @@ func TestDBCommands(t *testing.T) {
 		t.Fatalf("status: %q", out)
 	}
 }
+
+func TestCatalogCommands(t *testing.T) {
+	c := newCLI(t)
+	origin := filepath.Join(c.dir, "origin")
+	os.MkdirAll(filepath.Join(origin, "pub", "staged"), 0o755)
+	os.WriteFile(filepath.Join(origin, "pub", "a.iso"), []byte("iso"), 0o644)
+	os.WriteFile(filepath.Join(origin, "pub", "x.tmp"), []byte("tmp"), 0o644)
+	os.WriteFile(filepath.Join(origin, "pub", "staged", "s.iso"), []byte("s"), 0o644)
+	os.Chmod(filepath.Join(origin, "pub", "staged"), 0o750)
+	c.env = append(c.env, "MIRRORKIT_CATALOG_EXCLUDE=*.tmp", "MIRRORKIT_CATALOG_HASHES=sha256,md5")
+
+	if r := c.run("catalog", "build"); r.code != exitUsage || !strings.Contains(r.err, "no origin") {
+		t.Fatalf("build without origin: %+v", r)
+	}
+	out := c.ok("catalog", "build", "--origin", origin)
+	if !strings.Contains(out, "2 files") || !strings.Contains(out, "2 staged") || !strings.Contains(out, "hashed 2 files") {
+		t.Fatalf("first build: %s", out)
+	}
+	var b struct{ Hashed, Cached, Added int }
+	if err := json.Unmarshal([]byte(c.ok("catalog", "build", "--origin", origin, "--json")), &b); err != nil || b.Hashed != 0 || b.Cached != 2 || b.Added != 0 {
+		t.Fatalf("rebuild: %+v %v", b, err)
+	}
+	var e struct {
+		Path, SHA256, MD5 string
+		Staged            bool
+	}
+	if err := json.Unmarshal([]byte(c.ok("catalog", "show", "/pub/staged/s.iso", "--json")), &e); err != nil || !e.Staged || e.SHA256 == "" || e.MD5 == "" {
+		t.Fatalf("show staged: %+v %v", e, err)
+	}
+	if r := c.run("catalog", "show", "/pub/x.tmp"); r.code != exitNotFound {
+		t.Fatalf("excluded file: exit %d", r.code)
+	}
+	os.WriteFile(filepath.Join(origin, "pub", "b.iso"), []byte("new"), 0o644)
+	var changes []struct {
+		Change string
+		New    *struct{ Path string }
+	}
+	if err := json.Unmarshal([]byte(c.ok("catalog", "diff", "--origin", origin, "--json")), &changes); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, ch := range changes {
+		found = found || ch.Change == "added" && ch.New != nil && ch.New.Path == "/pub/b.iso"
+	}
+	if !found {
+		t.Fatalf("diff misses the new file: %+v", changes)
+	}
+	// diff stores nothing.
+	if r := c.run("catalog", "show", "/pub/b.iso"); r.code != exitNotFound {
+		t.Fatal("catalog diff stored the new file")
+	}
+	if r := c.run("catalog", "build", "--origin", filepath.Join(c.dir, "nope")); r.code != exitFailure || !strings.Contains(r.err, "nope") {
+		t.Fatalf("missing origin dir: %+v", r)
+	}
+}

@@ -88,8 +88,15 @@ type Options struct {
 	// Previous is the last build, by path: entries whose dev, inode, size and
 	// mtime are unchanged keep their hashes instead of being read again.
 	Previous map[string]*Entry
-	// Progress, when set, is called as files are hashed (bytes done so far).
-	Progress func(files int, bytes int64)
+	// Progress, when set, is called as files are hashed, from one goroutine
+	// at a time.
+	Progress func(Progress)
+}
+
+// Progress of the hashing phase: done so far, out of the total to read.
+type Progress struct {
+	Files, TotalFiles int
+	Bytes, TotalBytes int64
 }
 
 // Stats describe a build.
@@ -252,6 +259,11 @@ func hashAll(ctx context.Context, root string, entries []Entry, opts Options, st
 		}
 		jobs = append(jobs, i)
 	}
+	var total Progress
+	for _, i := range jobs {
+		total.TotalFiles++
+		total.TotalBytes += entries[i].Size
+	}
 	workers := opts.Workers
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
@@ -281,7 +293,8 @@ func hashAll(ctx context.Context, root string, entries []Entry, opts Options, st
 				done++
 				doneBytes += e.Size
 				if opts.Progress != nil {
-					opts.Progress(done, doneBytes)
+					total.Files, total.Bytes = done, doneBytes
+					opts.Progress(total)
 				}
 				mu.Unlock()
 			}

@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/dustin/go-humanize"
 
+	"github.com/mirrorkit/mirrorkit/internal/catalog"
 	"github.com/mirrorkit/mirrorkit/internal/registry"
 )
 
@@ -21,6 +23,7 @@ type Config struct {
 	Log      Log      `toml:"log" json:"log"`
 	Store    Store    `toml:"store" json:"store"`
 	Registry Registry `toml:"registry" json:"registry"`
+	Catalog  Catalog  `toml:"catalog" json:"catalog"`
 
 	origin map[string]string // key → where its value came from, for messages
 	lines  map[string]int    // key → line in the file
@@ -52,12 +55,27 @@ type Registry struct {
 	EmbargoedCountries []string `toml:"embargoed_countries" json:"embargoed_countries"`
 }
 
+// Catalog says what the origin is and how to index it.
+type Catalog struct {
+	// Origin is the directory holding the authoritative tree.
+	Origin string `toml:"origin" json:"origin"`
+	// Exclude lists rsync-style patterns left out of the catalog.
+	Exclude []string `toml:"exclude" json:"exclude"`
+	// Hashes to compute for every file: sha256, sha1, md5, sha512.
+	Hashes []string `toml:"hashes" json:"hashes"`
+	// PieceSize > 0 also computes SHA-256 piece hashes for metalinks.
+	PieceSize Size `toml:"piece_size" json:"piece_size"`
+	// Workers hashing in parallel; 0 picks for the machine.
+	Workers int `toml:"workers" json:"workers"`
+}
+
 // Default returns the configuration used when nothing is set.
 func Default() Config {
 	return Config{
 		Log:      Log{Level: "info", Format: "text"},
 		Store:    Store{DSN: "sqlite:mirrorkit.db", BusyTimeout: Duration(5 * time.Second)},
 		Registry: Registry{EmbargoedCountries: []string{}},
+		Catalog:  Catalog{Exclude: []string{}, Hashes: []string{"sha256"}},
 	}
 }
 
@@ -191,7 +209,17 @@ func (c *Config) applyEnv(env []string, e *Error) {
 		}
 		key, ok := envKey(name)
 		if !ok {
-			e.add(name, "", fmt.Sprintf("unknown environment override; known: %s", strings.Join(envNames(), ", ")))
+			msg := "unknown environment override (each key of docs/mirrorkit.example.toml has one: MIRRORKIT_<SECTION>_<KEY>)"
+			best, bestD := "", 4
+			for _, n := range envNames() {
+				if d := distance(name, n); d < bestD {
+					best, bestD = n, d
+				}
+			}
+			if best != "" {
+				msg = fmt.Sprintf("unknown environment override; did you mean %s?", best)
+			}
+			e.add(name, "", msg)
 			continue
 		}
 		if err := c.set(key, value); err != nil {
@@ -206,6 +234,9 @@ func (c *Config) applyEnv(env []string, e *Error) {
 const (
 	maxOpenConns   = 1000
 	maxBusyTimeout = 10 * time.Minute
+	minPieceSize   = 64 << 10
+	maxPieceSize   = 1 << 30
+	maxWorkers     = 256
 )
 
 func (c *Config) validate(e *Error) {
@@ -231,6 +262,23 @@ func (c *Config) validate(e *Error) {
 		for _, fe := range err.(registry.Errors) {
 			c.problem(e, "registry.embargoed_countries", fe.Msg)
 		}
+	}
+	if _, err := catalog.ParseExcludes(c.Catalog.Exclude); err != nil {
+		c.problem(e, "catalog.exclude", err.Error())
+	}
+	if len(c.Catalog.Hashes) == 0 {
+		c.problem(e, "catalog.hashes", "needs at least one of sha256, sha1, md5, sha512")
+	}
+	for _, h := range c.Catalog.Hashes {
+		if !slices.Contains([]string{"sha256", "sha1", "md5", "sha512"}, h) {
+			c.problem(e, "catalog.hashes", fmt.Sprintf("%q is not one of sha256, sha1, md5, sha512", h))
+		}
+	}
+	if ps := int64(c.Catalog.PieceSize); ps != 0 && (ps < minPieceSize || ps > maxPieceSize) {
+		c.problem(e, "catalog.piece_size", fmt.Sprintf("%s is out of range (0 for none, or %s..%s)", c.Catalog.PieceSize, Size(minPieceSize), Size(maxPieceSize)))
+	}
+	if c.Catalog.Workers < 0 || c.Catalog.Workers > maxWorkers {
+		c.problem(e, "catalog.workers", fmt.Sprintf("%d is out of range 0..%d", c.Catalog.Workers, maxWorkers))
 	}
 }
 
@@ -286,6 +334,36 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d)
 
 // String implements fmt.Stringer.
 func (d Duration) String() string { return time.Duration(d).String() }
+
+// Size is a byte count written as "4MiB", "700MB" or plain bytes.
+type Size int64
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (s *Size) UnmarshalText(b []byte) error {
+	n, err := humanize.ParseBytes(strings.TrimSpace(string(b)))
+	if err != nil || n > 1<<62 {
+		return fmt.Errorf("%q is not a size such as 4MiB or 700MB", b)
+	}
+	*s = Size(n)
+	return nil
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (s Size) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// String implements fmt.Stringer: exact, in the largest binary unit that divides it.
+func (s Size) String() string {
+	n := int64(s)
+	for _, u := range []struct {
+		name string
+		v    int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n != 0 && n%u.v == 0 {
+			return fmt.Sprintf("%d%s", n/u.v, u.name)
+		}
+	}
+	return strconv.FormatInt(n, 10)
+}
 
 // sectionType is the reflect type of Config, the source of all key names.
 var sectionType = reflect.TypeFor[Config]()

@@ -115,7 +115,13 @@ func TestBadConfigsNameTheKeyAndLine(t *testing.T) {
 		{"variable out of range", "", []string{"MIRRORKIT_STORE_MAX_OPEN_CONNS=-1"},
 			[]string{"MIRRORKIT_STORE_MAX_OPEN_CONNS: store.max_open_conns: -1 is out of range 0..1000"}},
 		{"unknown variable", "", []string{"MIRRORKIT_STORE_DNS=x"},
-			[]string{"MIRRORKIT_STORE_DNS: unknown environment override; known: MIRRORKIT_LOG_LEVEL, MIRRORKIT_LOG_FORMAT, MIRRORKIT_STORE_DSN, MIRRORKIT_STORE_MAX_OPEN_CONNS, MIRRORKIT_STORE_BUSY_TIMEOUT, MIRRORKIT_REGISTRY_EMBARGOED_COUNTRIES"}},
+			[]string{"MIRRORKIT_STORE_DNS: unknown environment override; did you mean MIRRORKIT_STORE_DSN?"}},
+		{"unknown variable far from any", "", []string{"MIRRORKIT_FROBNICATE=1"},
+			[]string{"MIRRORKIT_FROBNICATE: unknown environment override (each key of docs/mirrorkit.example.toml has one: MIRRORKIT_<SECTION>_<KEY>)"}},
+		{"bad catalog values", "[catalog]\nhashes = [\"crc32\"]\npiece_size = \"1KiB\"\nexclude = [\"/\"]\n", nil,
+			[]string{`m.toml:4: catalog.exclude: exclude pattern "/" matches nothing (it would exclude the whole tree)`,
+				`m.toml:2: catalog.hashes: "crc32" is not one of sha256, sha1, md5, sha512`,
+				"m.toml:3: catalog.piece_size: 1KiB is out of range (0 for none, or 64KiB..1GiB)"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

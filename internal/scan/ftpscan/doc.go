@@ -17,6 +17,17 @@
 // carry the precision the format allows: a minute for "Nov 20 14:05", a day
 // for "Jan  2  2026". The scanner never issues per-file MDTM or SIZE
 // commands: on a mirror with a million files that is a million round trips.
+// With Options.ForceLIST the scanner sends "LIST -a", so that dot files
+// (.treeinfo) are listed as MLSD lists them; a server without MLSD gets a
+// bare LIST (the client library fixes the command at dial time), and some
+// such servers hide dot files from it.
+//
+// Symlinks are reported as the server shows them and never followed. A
+// server that shows one directory under two names (a bind mount, a server
+// that follows links) is walked once per name, except under MLSD, whose
+// "unique" fact (device and inode) identifies a directory already queued;
+// LIST has nothing like it, so Options.MaxDepth turns an endless loop into
+// an error instead of an endless scan.
 //
 // jlaffaye/ftp drives the protocol (login, FEAT, EPSV/PASV, RETR) but its
 // listing parser silently drops lines it does not understand, and a dropped

@@ -96,7 +96,19 @@ func TestPrefixesLimitTheCrawl(t *testing.T) {
 			t.Errorf("missing %q in %q", want, paths)
 		}
 	}
-	for _, line := range srv.Requests()[before:] {
+	// One request per directory crawled: the base and every directory
+	// emitted (the staged one included: asked, refused).
+	wantReqs := 1
+	for _, e := range got {
+		if e.Type == scan.Dir {
+			wantReqs++
+		}
+	}
+	lines := srv.AwaitRequests(before + wantReqs)
+	if len(lines) != before+wantReqs {
+		t.Errorf("%d requests, want %d: %q", len(lines)-before, wantReqs, lines[before:])
+	}
+	for _, line := range lines[before:] {
 		f := strings.Fields(line)
 		if len(f) != 3 || f[0] != "GET" || f[1] != "/" && !strings.HasPrefix(f[1], "/releases/") {
 			t.Errorf("request outside the prefixes: %q", line)

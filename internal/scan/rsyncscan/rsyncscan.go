@@ -95,6 +95,13 @@ func (s *Scanner) Scan(ctx context.Context, t scan.Target, emit func(scan.Entry)
 	consume := func(r io.Reader) error { return readListing(r, t.Prefixes, emit, &lines) }
 	var errs stderrReport
 	err = rsync.Run(ctx, rsync.Cmd{Path: s.opts.Binary, Args: args, Env: env(t), Stdout: consume, StderrLine: errs.add})
+	if err == nil {
+		return nil
+	}
+	var emitErr *emitError
+	if errors.As(err, &emitErr) {
+		return emitErr.err
+	}
 	var ee *rsync.ExitError
 	if errors.As(err, &ee) && err == error(ee) && ee.Code == rsync.ExitPartial && errs.onlyDeniedDirs() {
 		// Many mirrors serve without "ignore nonreadable": rsync then lists
@@ -102,12 +109,6 @@ func (s *Scanner) Scan(ctx context.Context, t scan.Target, emit func(scan.Entry)
 		// exits 23. The listing is still complete for what any client can
 		// fetch, which is what a scan is after.
 		return nil
-	}
-	if err == nil {
-		return nil
-	}
-	if ee := (*emitError)(nil); errors.As(err, &ee) {
-		return ee.err
 	}
 	return classify("list "+base, err, lines > 0)
 }
@@ -226,12 +227,19 @@ func (s *Scanner) ReadFile(ctx context.Context, t scan.Target, p string, limitBy
 		}
 		return sc.Err()
 	}
-	if err := rsync.Run(ctx, rsync.Cmd{Path: s.opts.Binary, Args: args, Env: env(t), Stdout: consume}); err != nil {
-		return nil, classify(op, err, false)
+	runErr := rsync.Run(ctx, rsync.Cmd{Path: s.opts.Binary, Args: args, Env: env(t), Stdout: consume})
+	// Exit 23 says that something was not transferred. The one file asked
+	// for either arrived (rsync renames it into place only when complete)
+	// or, for whatever reason rsync gives, cannot be read: not there.
+	var ee *rsync.ExitError
+	if runErr != nil && (!errors.As(runErr, &ee) || ee.Code != rsync.ExitPartial) {
+		return nil, classify(op, runErr, false)
 	}
 	local := filepath.Join(dir, filepath.FromSlash(p[1:]))
 	fi, err := os.Lstat(local)
 	switch {
+	case errors.Is(err, fs.ErrNotExist) && runErr != nil:
+		return nil, fmt.Errorf("rsyncscan: %s: %w: %w", op, fs.ErrNotExist, runErr)
 	case errors.Is(err, fs.ErrNotExist) && overMax:
 		return nil, fmt.Errorf("rsyncscan: %s: %w (%d bytes)", op, ErrTooLarge, limitBytes)
 	case errors.Is(err, fs.ErrNotExist):

@@ -31,7 +31,23 @@ func mirror(t *testing.T) (root string, d *rsyncd.Daemon) {
 	testutil.RequireTool(t, "rsync")
 	root = t.TempDir()
 	scantest.Build(t, root)
+	hideStaged(t, root)
 	return root, rsyncd.Start(t, rsyncd.Module{Name: "mirror", Path: root})
+}
+
+// hideStaged keeps the staged directory from the daemon when the test is
+// not root. A root daemon serves as nobody, for whom the 0750 directory is
+// closed as on a real mirror; any other daemon serves as the test's own
+// user, who owns the directory, so it is closed to its owner instead.
+func hideStaged(t *testing.T, root string) {
+	if os.Geteuid() == 0 {
+		return
+	}
+	staged := filepath.Join(root, filepath.FromSlash(scantest.StagedDir))
+	if err := os.Chmod(staged, 0); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.Chmod(staged, 0o750) }) // so that TempDir can remove it
 }
 
 func testCtx(t *testing.T) context.Context {
@@ -299,6 +315,7 @@ func TestAuth(t *testing.T) {
 	testutil.RequireTool(t, "rsync")
 	root := t.TempDir()
 	scantest.Build(t, root)
+	hideStaged(t, root)
 	d := rsyncd.Start(t, rsyncd.Module{Name: "private", Path: root, AuthUser: "scanner", Password: "right"})
 	url := strings.Replace(d.URL("private"), "rsync://", "rsync://scanner@", 1)
 	s := New(Options{})

@@ -128,6 +128,20 @@ func (s *Server) AwaitRequest(line string) bool {
 	return ok
 }
 
+// AwaitRequests waits until the access log holds at least n lines and
+// returns them all (fewer when the deadline passes first).
+func (s *Server) AwaitRequests(n int) []string {
+	s.tb.Helper()
+	deadline := time.Now().Add(readyTimeout)
+	for {
+		lines := s.Requests()
+		if len(lines) >= n || time.Now().After(deadline) {
+			return lines
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // awaitLog polls the access log until a line matches or the deadline passes.
 func (s *Server) awaitLog(match func(string) bool) (bool, error) {
 	deadline := time.Now().Add(readyTimeout)

@@ -5,7 +5,8 @@ import (
 	"strings"
 )
 
-// Exit codes rsync documents in rsync(1), "EXIT VALUES".
+// Exit codes, as rsync(1) documents them under "EXIT VALUES" and rsync's
+// errcode.h defines the rest.
 const (
 	ExitOK              = 0
 	ExitSyntax          = 1

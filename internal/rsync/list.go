@@ -80,6 +80,7 @@ type ListReader struct {
 	br      *bufio.Reader
 	line    int
 	scratch []byte
+	err     error
 }
 
 // NewListReader returns a ListReader over r.
@@ -92,8 +93,20 @@ func (lr *ListReader) Line() int { return lr.line }
 
 // Next returns the next entry, io.EOF after the last complete line, or a
 // *ParseError naming the bad line. Output that stops mid-line is an error
-// (ErrPartialLine), not a short listing.
+// (ErrPartialLine), not a short listing. Errors are final: every later call
+// returns the same one.
 func (lr *ListReader) Next() (ListEntry, error) {
+	if lr.err != nil {
+		return ListEntry{}, lr.err
+	}
+	e, err := lr.next()
+	if err != nil {
+		lr.err = err
+	}
+	return e, err
+}
+
+func (lr *ListReader) next() (ListEntry, error) {
 	raw, err := lr.br.ReadSlice('\n')
 	switch {
 	case err == nil:
@@ -101,7 +114,7 @@ func (lr *ListReader) Next() (ListEntry, error) {
 		raw = raw[:len(raw)-1]
 	case errors.Is(err, bufio.ErrBufferFull):
 		lr.line++
-		return ListEntry{}, &ParseError{Line: lr.line, Text: quoteShort(string(raw[:80])), Err: ErrLineTooLong}
+		return ListEntry{}, &ParseError{Line: lr.line, Text: quoteShort(string(raw)), Err: ErrLineTooLong}
 	case errors.Is(err, io.EOF):
 		if len(raw) == 0 {
 			return ListEntry{}, io.EOF
@@ -414,9 +427,9 @@ func permString(m fs.FileMode) string {
 }
 
 func quoteShort(s string) string {
-	const max = 120
-	if len(s) > max {
-		return strconv.Quote(s[:max]) + "..."
+	const limit = 120
+	if len(s) > limit {
+		return strconv.Quote(s[:limit]) + "..."
 	}
 	return strconv.Quote(s)
 }

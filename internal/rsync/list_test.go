@@ -154,6 +154,9 @@ func TestListReader(t *testing.T) {
 	if !errors.Is(err, ErrMalformed) || !errors.As(err, &pe) || pe.Line != 4 || !strings.Contains(err.Error(), "line 4") {
 		t.Fatalf("garbage line: err = %v, want ErrMalformed naming line 4", err)
 	}
+	if _, again := lr.Next(); again != err {
+		t.Fatalf("after an error Next returned %v, want the same error", again)
+	}
 
 	long := "-rw-r--r--           1 2026/11/22 02:46:59 " + strings.Repeat("x", MaxListLine) + "\n"
 	if _, err := NewListReader(strings.NewReader(long)).Next(); !errors.Is(err, ErrLineTooLong) {

@@ -47,13 +47,13 @@ func parseNginx(body []byte, d dir) ([]scan.Entry, error) {
 		if err != nil || !ok {
 			return err
 		}
-		f := strings.Fields(cols)
-		if len(f) < 3 {
+		f, n := fields3(cols)
+		if n < 3 {
 			return fmt.Errorf("%w: nginx row for %q has no time and size: %q", scan.ErrBadListing, href, cols)
 		}
 		mtime, prec, ok := parseDate(f[0] + " " + f[1])
 		if !ok {
-			return fmt.Errorf("%w: nginx row for %q: bad time %q", scan.ErrBadListing, href, f[0]+" "+f[1])
+			return fmt.Errorf("%w: nginx row for %q: bad time %q %q", scan.ErrBadListing, href, f[0], f[1])
 		}
 		size, ok := parseSize(f[2])
 		if !ok {
@@ -103,6 +103,24 @@ func parseNginx(body []byte, d dir) ([]scan.Entry, error) {
 			}
 		}
 	}
+}
+
+// fields3 is strings.Fields for the first three fields, without allocating:
+// it runs once per row of pages with tens of thousands of rows.
+func fields3(s string) (f [3]string, n int) {
+	for n < 3 {
+		s = strings.TrimLeft(s, " \t\r\n")
+		if s == "" {
+			break
+		}
+		end := strings.IndexAny(s, " \t\r\n")
+		if end < 0 {
+			end = len(s)
+		}
+		f[n], s = s[:end], s[end:]
+		n++
+	}
+	return f, n
 }
 
 // attr returns the named attribute of the current tag, entities decoded.

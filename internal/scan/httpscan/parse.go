@@ -36,7 +36,8 @@ func sniff(contentType string, body []byte) (parser, string, error) {
 	switch {
 	case bytes.Contains(head, []byte(`summary="directory listing"`)) || bytes.Contains(head, []byte(`<td class="n">`)):
 		return parseLighttpd, "lighttpd", nil
-	case bytes.Contains(head, []byte("<table")) && bytes.Contains(head, []byte("?c=n;o=")):
+	case bytes.Contains(head, []byte("<table")) && (bytes.Contains(head, []byte("?c=n;o=")) || bytes.Contains(head, []byte("index of"))):
+		// Sort links, unless IndexOptions SuppressColumnSorting removed them.
 		return parseApache, "apache-table", nil
 	case bytes.Contains(head, []byte("<pre")):
 		return parseNginx, "nginx", nil
@@ -211,7 +212,10 @@ var dateLayouts = []struct {
 
 // parseDate reads an index page's time as UTC: the page does not say its zone.
 func parseDate(s string) (time.Time, time.Duration, bool) {
-	s = strings.Join(strings.Fields(s), " ")
+	s = strings.TrimSpace(s)
+	if strings.Contains(s, "  ") || strings.ContainsAny(s, "\t\r\n\u00a0") {
+		s = strings.Join(strings.Fields(s), " ")
+	}
 	for _, l := range dateLayouts {
 		if len(s) != len(l.layout) {
 			continue

@@ -219,6 +219,40 @@ func TestParseApacheOldDates(t *testing.T) {
 	})
 }
 
+// Apache's FancyIndexing without HTMLTable: a <pre> like nginx's, with icons
+// before the links and a description after the size.
+func TestParseApachePre(t *testing.T) {
+	page := `<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 3.2 Final//EN">
+<html>
+ <head>
+  <title>Index of /pub/fedora/linux/releases</title>
+ </head>
+ <body>
+<h1>Index of /pub/fedora/linux/releases</h1>
+<pre><img src="/icons/blank.gif" alt="Icon "> <a href="?C=N;O=D">Name</a>                    <a href="?C=M;O=A">Last modified</a>      <a href="?C=S;O=A">Size</a>  <a href="?C=D;O=A">Description</a><hr><img src="/icons/back.gif" alt="[PARENTDIR]"> <a href="/pub/fedora/linux/">Parent Directory</a>                             -   
+<img src="/icons/folder.gif" alt="[DIR]"> <a href="40/">40/</a>                     2026-01-02 03:04    -   
+<img src="/icons/unknown.gif" alt="[   ]"> <a href="Fedora-Workstation-Live-x86_64-40-1.14-very-long-name.iso">Fedora-Workstation-L..&gt;</a> 2025-12-31 23:59  2.1G  Live image, 64-bit
+<img src="/icons/text.gif" alt="[TXT]"> <a href="README">README</a>                  2026-01-02 03:04  120   
+<hr></pre>
+<address>Apache/2.4.62 (Debian) Server at mirror.example.org Port 80</address>
+</body></html>
+`
+	d := testDir(t, "http://mirror.example.org/pub/fedora/linux/releases/", "/releases")
+	parse, kind, err := sniff("text/html;charset=ISO-8859-1", []byte(page))
+	if err != nil || kind != "nginx" {
+		t.Fatalf("sniff = %q, %v", kind, err)
+	}
+	got, err := parse([]byte(page), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	diffEntries(t, got, []scan.Entry{
+		dirEntry("/releases/40", t0304, time.Minute),
+		file("/releases/"+longName, -1, tNYE, time.Minute),
+		file("/releases/README", 120, t0304, time.Minute),
+	})
+}
+
 func TestSniffRejectsOtherPages(t *testing.T) {
 	for _, page := range []string{
 		"",

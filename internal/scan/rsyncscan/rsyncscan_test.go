@@ -57,6 +57,7 @@ func testCtx(t *testing.T) context.Context {
 }
 
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	root, d := mirror(t)
 	got, err := scantest.Collect(testCtx(t), New(Options{}), scan.Target{URL: d.URL("mirror")})
 	if err != nil {
@@ -82,6 +83,7 @@ func TestConformance(t *testing.T) {
 // Without "ignore nonreadable" rsync lists the staged directory, cannot
 // open it and exits 23; the scan is still complete for any client.
 func TestConformanceListNonreadable(t *testing.T) {
+	t.Parallel()
 	if os.Geteuid() != 0 {
 		t.Skip("only a daemon started as root serves as nobody, who cannot read the staged directory")
 	}
@@ -100,6 +102,7 @@ func TestConformanceListNonreadable(t *testing.T) {
 }
 
 func TestScanURLWithoutSlash(t *testing.T) {
+	t.Parallel()
 	root, d := mirror(t)
 	got, err := scantest.Collect(testCtx(t), New(Options{}), scan.Target{URL: strings.TrimSuffix(d.URL("mirror"), "/")})
 	if err != nil {
@@ -127,6 +130,7 @@ func paths(es []scan.Entry) []string {
 }
 
 func TestScanPrefixes(t *testing.T) {
+	t.Parallel()
 	root, d := mirror(t)
 	s := New(Options{})
 	for _, prefixes := range [][]string{
@@ -162,6 +166,7 @@ func TestScanPrefixes(t *testing.T) {
 // scan.Under, which would hide a rule that lets too much through), also for
 // names that are rsync wildcards.
 func TestPrefixFiltersInRsync(t *testing.T) {
+	t.Parallel()
 	testutil.RequireTool(t, "rsync")
 	root := t.TempDir()
 	for _, dir := range []string{"a[1]/x", "a1/x", "b*/c/d", "bx/c/d", "b*/e", "plain/sub", "pla/sub", `back\slash/q?`, `back\slash/qq`} {
@@ -211,6 +216,7 @@ func TestPrefixFiltersInRsync(t *testing.T) {
 }
 
 func TestReadFile(t *testing.T) {
+	t.Parallel()
 	root, d := mirror(t)
 	s := New(Options{})
 	target := scan.Target{URL: d.URL("mirror")}
@@ -268,6 +274,7 @@ func closedPort(t *testing.T) string {
 }
 
 func TestDeadMirror(t *testing.T) {
+	t.Parallel()
 	testutil.RequireTool(t, "rsync")
 	s := New(Options{ConnectTimeout: 2 * time.Second})
 	target := scan.Target{URL: "rsync://" + closedPort(t) + "/mirror/"}
@@ -290,6 +297,7 @@ func TestDeadMirror(t *testing.T) {
 
 // A server that accepts connections but never greets is as good as dead.
 func TestSilentMirror(t *testing.T) {
+	t.Parallel()
 	testutil.RequireTool(t, "rsync")
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -312,6 +320,7 @@ func TestSilentMirror(t *testing.T) {
 }
 
 func TestAuth(t *testing.T) {
+	t.Parallel()
 	testutil.RequireTool(t, "rsync")
 	root := t.TempDir()
 	scantest.Build(t, root)
@@ -341,6 +350,7 @@ func TestAuth(t *testing.T) {
 }
 
 func TestBadTargets(t *testing.T) {
+	t.Parallel()
 	_, d := mirror(t)
 	s := New(Options{})
 	if _, err := scantest.Collect(testCtx(t), s, scan.Target{URL: d.URL("nomodule")}); !errors.Is(err, ErrUnknownModule) ||
@@ -358,6 +368,7 @@ func TestBadTargets(t *testing.T) {
 }
 
 func TestEmitErrorStopsScan(t *testing.T) {
+	t.Parallel()
 	_, d := mirror(t)
 	stop := errors.New("enough")
 	n := 0
@@ -373,6 +384,7 @@ func TestEmitErrorStopsScan(t *testing.T) {
 // TestDaemonDiesMidScan kills the daemon while the listing is in flight:
 // the scan must fail as truncated, never end as a shorter listing.
 func TestDaemonDiesMidScan(t *testing.T) {
+	t.Parallel()
 	testutil.RequireTool(t, "rsync")
 	root := t.TempDir()
 	for _, dir := range []string{"a", "b", "c", "d"} {
@@ -407,6 +419,7 @@ func TestDaemonDiesMidScan(t *testing.T) {
 }
 
 func TestReadListing(t *testing.T) {
+	t.Parallel()
 	listing := "drwxr-xr-x        4096 2026/01/02 03:04:05 .\n" +
 		"drwxr-xr-x        4096 2026/01/02 03:04:05 pub\n" +
 		"-rw-r--r--        1543 2026/01/02 03:04:05 pub/CHECKSUM\n" +

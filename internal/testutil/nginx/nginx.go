@@ -35,6 +35,7 @@ type Option func(*config)
 type config struct {
 	json      bool
 	accessLog bool
+	extra     []string
 }
 
 // JSON serves autoindex pages as JSON (autoindex_format json).
@@ -43,6 +44,12 @@ func JSON() Option { return func(c *config) { c.json = true } }
 // AccessLog makes nginx log every request, so a test can see with
 // Requests what reached the server.
 func AccessLog() Option { return func(c *config) { c.accessLog = true } }
+
+// ServerDirectives adds directives to the server block, such as locations that
+// redirect ("location = /old/ { return 301 /new/; }"); the listen address is
+// in the variable-free form nginx needs, so a directive that must name the
+// server's own port can use $server_port.
+func ServerDirectives(d string) Option { return func(c *config) { c.extra = append(c.extra, d) } }
 
 // Server is one running nginx.
 type Server struct {
@@ -256,6 +263,9 @@ func (s *Server) config(root, errorLog string, c config) string {
 	b.WriteString("\t\tautoindex on;\n\t\tautoindex_exact_size on;\n\t\tautoindex_localtime off;\n")
 	if c.json {
 		b.WriteString("\t\tautoindex_format json;\n")
+	}
+	for _, d := range c.extra {
+		fmt.Fprintf(&b, "\t\t%s\n", d)
 	}
 	b.WriteString("\t}\n}\n")
 	return b.String()

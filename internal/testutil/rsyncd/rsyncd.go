@@ -149,7 +149,14 @@ func (d *Daemon) waitReady() error {
 		default:
 		}
 		if last = greet(d.Addr(), time.Until(deadline)); last == nil {
-			return nil
+			// Another daemon could have answered on a port ours failed
+			// to bind; ours would have exited by the time that one greets.
+			select {
+			case <-d.exited:
+				return fmt.Errorf("rsync daemon exited (%v) while something else answered on its port", d.waitErr)
+			default:
+				return nil
+			}
 		}
 		time.Sleep(pollInterval)
 	}

@@ -49,6 +49,9 @@ type Entry struct {
 	// ModTime they key the hash cache.
 	Dev   uint64 `json:"-"`
 	Inode uint64 `json:"-"`
+	// ChangedBuild is the stored build that added or last changed the entry
+	// (set by the store); stored holdings older than it do not count.
+	ChangedBuild int64 `json:"changed_build,omitempty"`
 	Hashes
 }
 

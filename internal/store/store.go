@@ -25,6 +25,7 @@ var (
 type Store interface {
 	Registry
 	Catalog
+	Scans
 	// Migrate applies pending schema migrations and returns how many ran.
 	Migrate(ctx context.Context) (int, error)
 	// SchemaVersion returns the applied and the latest known schema versions.
@@ -94,6 +95,50 @@ type CatalogBuild struct {
 	Added      int       `json:"added"`
 	Changed    int       `json:"changed"`
 	Removed    int       `json:"removed"`
+}
+
+// Scans persists scan history and each mirror's last good holdings.
+type Scans interface {
+	// RecordScan stores a scan's outcome. With h (a successful scan) it also
+	// replaces the mirror's holdings, in the same transaction; a failed scan
+	// passes nil and leaves the holdings as they were.
+	RecordScan(ctx context.Context, r ScanRecord, h *Holdings) (ScanRecord, error)
+	// Scans returns a mirror's most recent scans, newest first.
+	Scans(ctx context.Context, mirror string, limit int) ([]ScanRecord, error)
+	// LatestScans returns each mirror's most recent scan, by mirror id.
+	LatestScans(ctx context.Context) (map[int64]ScanRecord, error)
+	// Holdings returns every mirror's stored holdings.
+	Holdings(ctx context.Context) ([]Holdings, error)
+}
+
+// ScanRecord is one scan of one mirror.
+type ScanRecord struct {
+	ID         int64     `json:"id"`
+	MirrorID   int64     `json:"mirror_id"`
+	Mirror     string    `json:"mirror"`
+	StartedAt  time.Time `json:"started_at"`
+	FinishedAt time.Time `json:"finished_at"`
+	// Protocol is the one whose listing was used; "" when every one failed.
+	Protocol   string     `json:"protocol"`
+	OK         bool       `json:"ok"`
+	Entries    int        `json:"entries"`
+	Current    int        `json:"current"`
+	Stale      int        `json:"stale"`
+	Unverified int        `json:"unverified"`
+	Missing    int        `json:"missing"`
+	Extra      int        `json:"extra"`
+	Claimed    int        `json:"claimed"`
+	TraceTime  *time.Time `json:"trace_time"`
+	Error      string     `json:"error"`
+}
+
+// Holdings are the catalog entries a mirror held, as of a catalog build: a
+// serialized roaring bitmap of entry ids.
+type Holdings struct {
+	MirrorID     int64  `json:"mirror_id"`
+	ScanID       int64  `json:"scan_id"`
+	CatalogBuild int64  `json:"catalog_build"`
+	Files        []byte `json:"-"`
 }
 
 // Options tune a backend. The zero value is the production default.

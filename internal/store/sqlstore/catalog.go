@@ -17,9 +17,9 @@ import (
 
 // catalogColumns are written in this order by catalogArgs.
 const catalogColumns = `path, type, size, mtime_ns, mode, target, link_group, staged, dev, inode,
-	sha256, sha1, md5, sha512, piece_size, pieces`
+	sha256, sha1, md5, sha512, piece_size, pieces, changed_build`
 
-const catalogColumnCount = 16
+const catalogColumnCount = 17
 
 // catalogBatch rows go into one INSERT: far below both databases' limits on
 // parameters, large enough that 100,000 new files take 200 statements.
@@ -32,7 +32,7 @@ func catalogArgs(e *catalog.Entry) []any {
 	}
 	return []any{[]byte(e.Path), int64(e.Type), e.Size, e.ModTime.UnixNano(), int64(e.Mode), []byte(e.Target),
 		[]byte(e.LinkGroup), e.Staged, int64(e.Dev), int64(e.Inode),
-		e.SHA256, e.SHA1, e.MD5, e.SHA512, e.PieceSize, pieces}
+		e.SHA256, e.SHA1, e.MD5, e.SHA512, e.PieceSize, pieces, e.ChangedBuild}
 }
 
 // CatalogEntries implements store.Catalog.
@@ -52,7 +52,7 @@ func (s *DB) catalogEntries(ctx context.Context, qr querier) ([]catalog.Entry, e
 		var id, typ, mtime, mode, dev, inode int64
 		var path, target, group, pieces []byte
 		if err := rows.Scan(&id, &path, &typ, &e.Size, &mtime, &mode, &target, &group, &e.Staged, &dev, &inode,
-			&e.SHA256, &e.SHA1, &e.MD5, &e.SHA512, &e.PieceSize, &pieces); err != nil {
+			&e.SHA256, &e.SHA1, &e.MD5, &e.SHA512, &e.PieceSize, &pieces, &e.ChangedBuild); err != nil {
 			return nil, s.wrap("read catalog", err)
 		}
 		e.ID, e.Path, e.Type = uint32(id), string(path), scan.Type(typ)
@@ -81,6 +81,11 @@ func (s *DB) SaveCatalog(ctx context.Context, entries []catalog.Entry, b store.C
 		if err != nil {
 			return err
 		}
+		// The build's id marks the entries it adds or changes, so it is
+		// written first and its counts filled in at the end.
+		if err := s.insertBuild(ctx, tx, &b); err != nil {
+			return err
+		}
 		var added []*catalog.Entry
 		var removed []int64
 		i, j := 0, 0
@@ -90,15 +95,20 @@ func (s *DB) SaveCatalog(ctx context.Context, entries []catalog.Entry, b store.C
 				removed = append(removed, int64(old[i].ID))
 				i++
 			case i == len(old) || out[j].Path < old[i].Path:
+				out[j].ChangedBuild = b.ID
 				added = append(added, &out[j])
 				j++
 			default:
 				out[j].ID = old[i].ID
+				out[j].ChangedBuild = old[i].ChangedBuild
 				if !sameRow(&old[i], &out[j]) {
 					b.Changed++
+					if versionChanged(&old[i], &out[j]) {
+						out[j].ChangedBuild = b.ID
+					}
 					args := append(catalogArgs(&out[j])[1:], int64(out[j].ID))
 					if _, err := tx.ExecContext(ctx, s.q(`UPDATE catalog_entries SET (type, size, mtime_ns, mode, target,
-						link_group, staged, dev, inode, sha256, sha1, md5, sha512, piece_size, pieces) =
+						link_group, staged, dev, inode, sha256, sha1, md5, sha512, piece_size, pieces, changed_build) =
 						(`+placeholders(catalogColumnCount-1)+`) WHERE id = ?`), args...); err != nil {
 						return s.wrap(fmt.Sprintf("update catalog entry %q", out[j].Path), err)
 					}
@@ -121,7 +131,9 @@ func (s *DB) SaveCatalog(ctx context.Context, entries []catalog.Entry, b store.C
 			return err
 		}
 		b.Added, b.Removed = len(added), len(removed)
-		return s.insertBuild(ctx, tx, &b)
+		_, err = tx.ExecContext(ctx, s.q(`UPDATE catalog_builds SET added = ?, changed = ?, removed = ? WHERE id = ?`),
+			b.Added, b.Changed, b.Removed, b.ID)
+		return s.wrap("record catalog build", err)
 	})
 	if err != nil {
 		return nil, err
@@ -205,6 +217,13 @@ func (s *DB) CatalogBuilds(ctx context.Context, limit int) ([]store.CatalogBuild
 		out = append(out, b)
 	}
 	return out, s.wrap("read catalog builds", rows.Err())
+}
+
+// versionChanged: what a mirror's copy is checked against changed (type,
+// size, mtime, content), as opposed to bookkeeping such as the inode.
+func versionChanged(a, b *catalog.Entry) bool {
+	return a.Type != b.Type || a.Size != b.Size || !a.ModTime.Equal(b.ModTime) || a.Target != b.Target ||
+		a.SHA256 != "" && b.SHA256 != "" && a.SHA256 != b.SHA256
 }
 
 // sameRow: nothing stored differs, hashes and disk identity included (a new

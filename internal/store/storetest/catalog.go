@@ -85,6 +85,15 @@ func (s suite) catalogSaveLoad(t *testing.T) {
 		builds[1].Added != 5 || builds[1].Files != 3 || !builds[1].FinishedAt.Equal(epoch.Add(time.Second)) {
 		t.Fatalf("builds %+v", builds)
 	}
+	for _, e := range saved2 {
+		want := builds[1].ID // unchanged since the first build
+		if e.Path == "/releases/40.iso" || e.Path == "/releases/new.iso" {
+			want = builds[0].ID
+		}
+		if e.ChangedBuild != want {
+			t.Fatalf("%q: changed_build %d, want %d", e.Path, e.ChangedBuild, want)
+		}
+	}
 	// An unchanged build writes nothing but its record.
 	must(st.SaveCatalog(ctx(t), saved2, store.CatalogBuild{Origin: "/srv/origin"}))(t)
 	if b := must(st.CatalogBuilds(ctx(t), 1))(t)[0]; b.Added+b.Changed+b.Removed != 0 {

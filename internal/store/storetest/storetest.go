@@ -55,6 +55,7 @@ func Run(t *testing.T, open Opener) {
 		{"ConcurrentWriters", s.concurrentWriters},
 		{"CatalogSaveLoad", s.catalogSaveLoad},
 		{"CatalogLarge", s.catalogLarge},
+		{"ScanHistory", s.scanHistory},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, tc.f)

@@ -22,7 +22,10 @@ CREATE TABLE catalog_entries (
     md5         TEXT    NOT NULL DEFAULT '',
     sha512      TEXT    NOT NULL DEFAULT '',
     piece_size  BIGINT  NOT NULL DEFAULT 0,
-    pieces      BYTEA
+    pieces      BYTEA,
+    -- the build that added or last changed the entry: a mirror's stored
+    -- holdings count for it only if they were checked against that build or later
+    changed_build BIGINT  NOT NULL DEFAULT 0
 );
 
 CREATE TABLE catalog_builds (

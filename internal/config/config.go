@@ -24,6 +24,7 @@ type Config struct {
 	Store    Store    `toml:"store" json:"store"`
 	Registry Registry `toml:"registry" json:"registry"`
 	Catalog  Catalog  `toml:"catalog" json:"catalog"`
+	Scan     Scan     `toml:"scan" json:"scan"`
 
 	origin map[string]string // key → where its value came from, for messages
 	lines  map[string]int    // key → line in the file
@@ -69,6 +70,26 @@ type Catalog struct {
 	Workers int `toml:"workers" json:"workers"`
 }
 
+// Scan says how mirrors are scanned.
+type Scan struct {
+	// Interval between two scans of one mirror; Jitter spreads them.
+	Interval Duration `toml:"interval" json:"interval"`
+	Jitter   Duration `toml:"jitter" json:"jitter"`
+	// Concurrency bounds how many mirrors are scanned at once.
+	Concurrency int `toml:"concurrency" json:"concurrency"`
+	// Timeout bounds one mirror's whole scan; IOTimeout a silence within it.
+	Timeout   Duration `toml:"timeout" json:"timeout"`
+	IOTimeout Duration `toml:"io_timeout" json:"io_timeout"`
+	// MaxBackoff caps the growing delay before rescanning a failing mirror.
+	MaxBackoff Duration `toml:"max_backoff" json:"max_backoff"`
+	// MaxAge: a mirror whose last good scan is older is stale.
+	MaxAge Duration `toml:"max_age" json:"max_age"`
+	// TraceFiles are tried in order to learn when a mirror last synced.
+	TraceFiles []string `toml:"trace_files" json:"trace_files"`
+	// HTTPRate bounds requests per second to one mirror when crawling HTTP.
+	HTTPRate int `toml:"http_rate" json:"http_rate"`
+}
+
 // Default returns the configuration used when nothing is set.
 func Default() Config {
 	return Config{
@@ -76,6 +97,9 @@ func Default() Config {
 		Store:    Store{DSN: "sqlite:mirrorkit.db", BusyTimeout: Duration(5 * time.Second)},
 		Registry: Registry{EmbargoedCountries: []string{}},
 		Catalog:  Catalog{Exclude: []string{}, Hashes: []string{"sha256"}},
+		Scan: Scan{Interval: Duration(time.Hour), Jitter: Duration(10 * time.Minute), Concurrency: 4,
+			Timeout: Duration(30 * time.Minute), IOTimeout: Duration(2 * time.Minute), MaxBackoff: Duration(12 * time.Hour),
+			MaxAge: Duration(24 * time.Hour), TraceFiles: []string{"/TIME", "/lastupdate", "/lastsync"}, HTTPRate: 20},
 	}
 }
 
@@ -277,8 +301,31 @@ func (c *Config) validate(e *Error) {
 	if ps := int64(c.Catalog.PieceSize); ps != 0 && (ps < minPieceSize || ps > maxPieceSize) {
 		c.problem(e, "catalog.piece_size", fmt.Sprintf("%s is out of range (0 for none, or %s..%s)", c.Catalog.PieceSize, Size(minPieceSize), Size(maxPieceSize)))
 	}
+	c.checkDuration(e, "scan.interval", c.Scan.Interval, time.Minute, 7*24*time.Hour)
+	c.checkDuration(e, "scan.jitter", c.Scan.Jitter, 0, time.Duration(c.Scan.Interval))
+	c.checkDuration(e, "scan.timeout", c.Scan.Timeout, 10*time.Second, 24*time.Hour)
+	c.checkDuration(e, "scan.io_timeout", c.Scan.IOTimeout, time.Second, time.Hour)
+	c.checkDuration(e, "scan.max_backoff", c.Scan.MaxBackoff, time.Minute, 7*24*time.Hour)
+	c.checkDuration(e, "scan.max_age", c.Scan.MaxAge, time.Minute, 365*24*time.Hour)
+	if c.Scan.Concurrency < 1 || c.Scan.Concurrency > maxWorkers {
+		c.problem(e, "scan.concurrency", fmt.Sprintf("%d is out of range 1..%d", c.Scan.Concurrency, maxWorkers))
+	}
+	if c.Scan.HTTPRate < 1 || c.Scan.HTTPRate > 10000 {
+		c.problem(e, "scan.http_rate", fmt.Sprintf("%d is out of range 1..10000", c.Scan.HTTPRate))
+	}
+	for _, p := range c.Scan.TraceFiles {
+		if !strings.HasPrefix(p, "/") || strings.Contains(p, "..") || strings.HasSuffix(p, "/") {
+			c.problem(e, "scan.trace_files", fmt.Sprintf("%q must be a file path starting with / (no ..)", p))
+		}
+	}
 	if c.Catalog.Workers < 0 || c.Catalog.Workers > maxWorkers {
 		c.problem(e, "catalog.workers", fmt.Sprintf("%d is out of range 0..%d", c.Catalog.Workers, maxWorkers))
+	}
+}
+
+func (c *Config) checkDuration(e *Error, key string, d Duration, lo, hi time.Duration) {
+	if v := time.Duration(d); v < lo || v > hi {
+		c.problem(e, key, fmt.Sprintf("%s is out of range %s..%s", v, lo, hi))
 	}
 }
 

@@ -2,6 +2,7 @@ package inventory
 
 import (
 	"fmt"
+	"math/bits"
 	"strings"
 	"time"
 )
@@ -77,6 +78,29 @@ func (c *Column) Add(path string, size int64, mtime time.Time, precision time.Du
 		c.stale++
 	default:
 		c.unver++
+	}
+}
+
+// Credit records that the mirror holds the file's current version without a
+// listing: holdings loaded from the store, already checked against the
+// catalog build they were made for.
+func (c *Column) Credit(id FileID) {
+	if int(id) >= len(c.base.files.path) || c.base.files.path[id] == "" {
+		return
+	}
+	w, bit := int(id)>>6, uint64(1)<<(uint(id)&63)
+	c.seen[w] |= bit
+	c.bits[w] |= bit
+}
+
+// Held calls f for every file the column credits, in id order.
+func (c *Column) Held(f func(FileID)) {
+	for w, word := range c.bits {
+		for word != 0 {
+			b := bits.TrailingZeros64(word)
+			f(FileID(w*64 + b))
+			word &= word - 1
+		}
 	}
 }
 

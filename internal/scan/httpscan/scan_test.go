@@ -104,7 +104,7 @@ func TestPrefixesLimitTheCrawl(t *testing.T) {
 			wantReqs++
 		}
 	}
-	lines := srv.AwaitRequests(before + wantReqs)
+	lines, _ := srv.Await(func(lines []string) bool { return len(lines) >= before+wantReqs })
 	if len(lines) != before+wantReqs {
 		t.Errorf("%d requests, want %d: %q", len(lines)-before, wantReqs, lines[before:])
 	}
@@ -144,7 +144,8 @@ func TestStagedDirIsSkipped(t *testing.T) {
 			t.Errorf("staged content %q", e.Path)
 		}
 	}
-	if !srv.AwaitRequest("GET " + scantest.StagedDir + "/ 403") {
+	refused := "GET " + scantest.StagedDir + "/ 403"
+	if _, ok := srv.Await(func(lines []string) bool { return containsString(lines, refused) }); !ok {
 		t.Errorf("no 403 for GET %s/ in %q: the scan must have asked and been refused", scantest.StagedDir, srv.Requests())
 	}
 }
@@ -351,43 +352,49 @@ func TestServerErrorOnSubdirectory(t *testing.T) {
 }
 
 func TestRedirects(t *testing.T) {
-	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprint(w, nginxPage("stolen"))
-	}))
-	t.Cleanup(other.Close)
-	var hops atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch {
-		case strings.HasPrefix(r.URL.Path, "/moved/"):
-			// A mirror that moved its tree: every old URL redirects.
-			http.Redirect(w, r, "/pub/"+strings.TrimPrefix(r.URL.Path, "/moved/"), http.StatusMovedPermanently)
-		case r.URL.Path == "/pub/":
-			fmt.Fprint(w, nginxPage("a", "sub/"))
-		case r.URL.Path == "/pub/sub/":
-			fmt.Fprint(w, nginxPage("b"))
-		case r.URL.Path == "/away/":
-			http.Redirect(w, r, strings.Replace(other.URL, "127.0.0.1", "localhost", 1)+"/", http.StatusFound)
-		case strings.HasPrefix(r.URL.Path, "/loop"):
-			hops.Add(1)
-			http.Redirect(w, r, fmt.Sprintf("/loop%d/", hops.Load()), http.StatusFound)
-		default:
-			http.NotFound(w, r)
+	root := t.TempDir()
+	for _, d := range []string{"pub", "pub/sub"} {
+		if err := os.Mkdir(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
 		}
-	}))
-	t.Cleanup(srv.Close)
+	}
+	for _, f := range []string{"pub/a", "pub/sub/b"} {
+		if err := os.WriteFile(filepath.Join(root, f), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv := nginx.Start(t, root, nginx.AccessLog(),
+		// A mirror that moved its tree: every old URL redirects.
+		nginx.ServerDirectives(`location /moved/ { rewrite ^/moved/(.*)$ /pub/$1 permanent; }`),
+		// Same machine, other host name: not ours to follow.
+		nginx.ServerDirectives(`location = /away/ { return 302 http://localhost:$server_port/pub/; }`),
+		nginx.ServerDirectives(`location = /loop/ { return 302 /loop/; }`))
 	s := New(Options{RequestsPerSecond: -1})
-	got, err := scantest.Collect(testCtx(t), s, scan.Target{URL: srv.URL + "/moved/"})
+	got, err := scantest.Collect(testCtx(t), s, scan.Target{URL: srv.URL() + "moved/"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(got) != 3 || got[0].Path != "/a" || got[1].Path != "/sub" || got[2].Path != "/sub/b" {
 		t.Errorf("through a same-host redirect: %+v", got)
 	}
-	if _, err := scantest.Collect(testCtx(t), s, scan.Target{URL: srv.URL + "/away/"}); !errors.Is(err, scan.ErrBadListing) {
+	if _, err := scantest.Collect(testCtx(t), s, scan.Target{URL: srv.URL() + "away/"}); !errors.Is(err, scan.ErrBadListing) || !strings.Contains(err.Error(), "another host") {
 		t.Errorf("redirect to another host: err = %v, want ErrBadListing", err)
 	}
-	if _, err := scantest.Collect(testCtx(t), s, scan.Target{URL: srv.URL + "/loop/"}); !errors.Is(err, scan.ErrBadListing) || hops.Load() > maxRedirects+1 {
-		t.Errorf("redirect loop: err = %v after %d hops", err, hops.Load())
+	if _, err := scantest.Collect(testCtx(t), s, scan.Target{URL: srv.URL() + "loop/"}); !errors.Is(err, scan.ErrBadListing) || !strings.Contains(err.Error(), "too many redirects") {
+		t.Errorf("redirect loop: err = %v, want ErrBadListing", err)
+	}
+	hops := 0
+	srv.Await(func(lines []string) bool {
+		hops = 0
+		for _, l := range lines {
+			if l == "GET /loop/ 302" {
+				hops++
+			}
+		}
+		return hops >= maxRedirects+1
+	})
+	if hops != maxRedirects+1 {
+		t.Errorf("%d requests in a redirect loop, want %d", hops, maxRedirects+1)
 	}
 }
 
@@ -420,7 +427,11 @@ func TestVerifyWithHEAD(t *testing.T) {
 			t.Errorf("%+v: want size %d, mtime %v at 1s", e, want[e.Path], fi.ModTime().UTC())
 		}
 	}
-	for _, line := range srv.Requests()[before:] {
+	lines, _ := srv.Await(func(lines []string) bool { return len(lines) >= before+3 })
+	if len(lines) != before+3 {
+		t.Errorf("%d requests for 3 paths: %q", len(lines)-before, lines[before:])
+	}
+	for _, line := range lines[before:] {
 		if !strings.HasPrefix(line, "HEAD ") {
 			t.Errorf("request %q, want HEAD only", line)
 		}
@@ -456,8 +467,8 @@ func TestReadFile(t *testing.T) {
 	if _, err := s.ReadFile(testCtx(t), tgt, "/no/such/file", 1<<10); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing file: err = %v, want fs.ErrNotExist", err)
 	}
-	if _, err := s.ReadFile(testCtx(t), tgt, "/releases/40/iso/Fedora-40-x86_64.iso", 1<<10); err == nil {
-		t.Error("a file over max was read without error")
+	if _, err := s.ReadFile(testCtx(t), tgt, "/releases/40/iso/Fedora-40-x86_64.iso", 1<<10); !errors.Is(err, scan.ErrTruncated) {
+		t.Errorf("a file over max: err = %v, want ErrTruncated", err)
 	}
 	if _, err := s.ReadFile(testCtx(t), tgt, "../etc/passwd", 1<<10); err == nil {
 		t.Error("an unclean path was accepted")
@@ -520,5 +531,54 @@ func TestBadTargets(t *testing.T) {
 		if err := s.Scan(testCtx(t), scan.Target{URL: u}, func(scan.Entry) error { return nil }); err == nil {
 			t.Errorf("Scan(%q) accepted", u)
 		}
+	}
+}
+
+// countingTransport measures the client side of a scan against the real
+// server: how many requests were in flight at once, and how many in all.
+type countingTransport struct {
+	inflight, peak, total atomic.Int32
+}
+
+func (c *countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	n := c.inflight.Add(1)
+	defer c.inflight.Add(-1)
+	c.total.Add(1)
+	for {
+		p := c.peak.Load()
+		if n <= p || c.peak.CompareAndSwap(p, n) {
+			break
+		}
+	}
+	// Counted up to the headers only; a worker reads its page before it
+	// can send another request, so the peak is still the workers' count.
+	return http.DefaultTransport.RoundTrip(req)
+}
+
+func TestConcurrencyAndRateBounds(t *testing.T) {
+	root := t.TempDir()
+	buildWide(t, root, 60)
+	srv := nginx.Start(t, root)
+	ct := &countingTransport{}
+	const rate = 100
+	s := New(Options{Client: &http.Client{Transport: ct}, Concurrency: 3, RequestsPerSecond: rate})
+	start := time.Now()
+	got, err := scantest.Collect(testCtx(t), s, scan.Target{URL: srv.URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	elapsed := time.Since(start)
+	if len(got) != 120 {
+		t.Errorf("%d entries, want 120", len(got))
+	}
+	if p := ct.peak.Load(); p > 3 {
+		t.Errorf("%d requests in flight at once, want at most 3", p)
+	}
+	// 61 requests, 3 of them from the burst, the rest at 100/s.
+	if n := ct.total.Load(); n != 61 {
+		t.Errorf("%d requests, want 61", n)
+	}
+	if floor := time.Duration(61-3) * time.Second / rate; elapsed < floor*9/10 {
+		t.Errorf("61 requests in %v, faster than %d/s allows (%v)", elapsed, rate, floor)
 	}
 }

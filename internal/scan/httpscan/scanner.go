@@ -111,7 +111,6 @@ func (s *Scanner) bucket(u *url.URL) *bucket {
 
 // listing is one directory's page, parsed.
 type listing struct {
-	dir     string
 	entries []scan.Entry
 	err     error
 }
@@ -141,7 +140,7 @@ func (s *Scanner) Scan(ctx context.Context, t scan.Target, emit func(scan.Entry)
 			defer wg.Done()
 			for d := range work {
 				es, err := s.list(ctx, m, d)
-				results <- listing{dir: d, entries: es, err: err}
+				results <- listing{entries: es, err: err}
 			}
 		}()
 	}
@@ -251,8 +250,9 @@ func (s *Scanner) list(ctx context.Context, m *mirror, p string) ([]scan.Entry, 
 }
 
 // ReadFile fetches the file at the clean, slash-led path p, at most max
-// bytes: a longer file is an error, not a silently cut one (a trace file cut
-// short would parse as a different one). A missing file is fs.ErrNotExist.
+// bytes: a longer file is scan.ErrTruncated, not a silently cut one (a trace
+// file cut short would parse as a different one). A missing file is
+// fs.ErrNotExist.
 func (s *Scanner) ReadFile(ctx context.Context, t scan.Target, p string, max int64) ([]byte, error) {
 	m, err := s.mirror(t)
 	if err != nil {
@@ -260,6 +260,9 @@ func (s *Scanner) ReadFile(ctx context.Context, t scan.Target, p string, max int
 	}
 	if c, err := scan.CleanPath(p); err != nil || c != p || p == "/" {
 		return nil, fmt.Errorf("httpscan: read %q: not a clean file path", p)
+	}
+	if max < 0 {
+		return nil, fmt.Errorf("httpscan: read %q: negative max %d", p, max)
 	}
 	u, err := m.urlFor(p, false)
 	if err != nil {
@@ -284,7 +287,7 @@ func (s *Scanner) ReadFile(ctx context.Context, t scan.Target, p string, max int
 		return nil, m.readErr(ctx, resp, err)
 	}
 	if int64(len(b)) > max {
-		return nil, fmt.Errorf("httpscan: GET %s: larger than %d bytes", u.Redacted(), max)
+		return nil, fmt.Errorf("%w: GET %s: larger than %d bytes", scan.ErrTruncated, u.Redacted(), max)
 	}
 	return b, nil
 }

@@ -45,10 +45,9 @@ func JSON() Option { return func(c *config) { c.json = true } }
 // Requests what reached the server.
 func AccessLog() Option { return func(c *config) { c.accessLog = true } }
 
-// ServerDirectives adds directives to the server block, such as locations that
-// redirect ("location = /old/ { return 301 /new/; }"); the listen address is
-// in the variable-free form nginx needs, so a directive that must name the
-// server's own port can use $server_port.
+// ServerDirectives adds directives to the server block, such as a location
+// that redirects ("location = /old/ { return 301 /new/; }"). A directive
+// that needs the server's own port can use $server_port.
 func ServerDirectives(d string) Option { return func(c *config) { c.extra = append(c.extra, d) } }
 
 // Server is one running nginx.
@@ -114,7 +113,7 @@ func (s *Server) PID() int { return s.cmd.Process.Pid }
 // the order they finished; it needs the AccessLog option. nginx writes a
 // line just after sending the response (no buffer= in the config), so a
 // client can see a response a moment before its line is in the file: use
-// AwaitRequest to wait for a particular one.
+// Await to wait for what the test expects.
 func (s *Server) Requests() []string {
 	s.tb.Helper()
 	lines, err := s.readLog()
@@ -124,44 +123,29 @@ func (s *Server) Requests() []string {
 	return lines
 }
 
-// AwaitRequest waits until line ("GET /a/ 200") is in the access log and
-// reports whether it appeared before the deadline.
-func (s *Server) AwaitRequest(line string) bool {
+// Await polls the access log until cond holds for its lines or a deadline
+// passes, and returns the lines and whether cond held.
+func (s *Server) Await(cond func(lines []string) bool) ([]string, bool) {
 	s.tb.Helper()
-	ok, err := s.awaitLog(func(l string) bool { return l == line })
+	lines, ok, err := s.await(cond)
 	if err != nil {
 		s.tb.Fatalf("nginx: %v", err)
 	}
-	return ok
+	return lines, ok
 }
 
-// AwaitRequests waits until the access log holds at least n lines and
-// returns them all (fewer when the deadline passes first).
-func (s *Server) AwaitRequests(n int) []string {
-	s.tb.Helper()
-	deadline := time.Now().Add(readyTimeout)
-	for {
-		lines := s.Requests()
-		if len(lines) >= n || time.Now().After(deadline) {
-			return lines
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// awaitLog polls the access log until a line matches or the deadline passes.
-func (s *Server) awaitLog(match func(string) bool) (bool, error) {
+func (s *Server) await(cond func(lines []string) bool) ([]string, bool, error) {
 	deadline := time.Now().Add(readyTimeout)
 	for {
 		lines, err := s.readLog()
 		if err != nil {
-			return false, err
+			return nil, false, err
 		}
-		if slices.ContainsFunc(lines, match) {
-			return true, nil
+		if cond(lines) {
+			return lines, true, nil
 		}
 		if time.Now().After(deadline) {
-			return false, nil
+			return lines, false, nil
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -229,7 +213,9 @@ func (s *Server) start(bin, root string, c config) error {
 	if s.accessLog != "" {
 		// The readiness probe is logged a moment after its response: wait
 		// for it, so that a test's count of requests starts after it.
-		ok, err := s.awaitLog(func(l string) bool { return strings.HasPrefix(l, "GET / ") })
+		_, ok, err := s.await(func(lines []string) bool {
+			return slices.ContainsFunc(lines, func(l string) bool { return strings.HasPrefix(l, "GET / ") })
+		})
 		if err != nil || !ok {
 			s.kill()
 			return fmt.Errorf("readiness probe never reached the access log %s: %v", s.accessLog, err)

@@ -1,0 +1,283 @@
+package schedule
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/RoaringBitmap/roaring/v2"
+
+	"github.com/mirrorkit/mirrorkit/internal/catalog"
+	"github.com/mirrorkit/mirrorkit/internal/inventory"
+	"github.com/mirrorkit/mirrorkit/internal/registry"
+	"github.com/mirrorkit/mirrorkit/internal/scan"
+	"github.com/mirrorkit/mirrorkit/internal/store"
+)
+
+// Service scans mirrors and keeps the inventory and the store in step.
+type Service struct {
+	Store     store.Store
+	Inventory *inventory.Inventory
+	// Scanners by protocol; a mirror's protocols without a scanner are skipped.
+	Scanners map[registry.Protocol]scan.Scanner
+	// Timeout bounds one mirror's whole scan; IOTimeout goes to the scanners.
+	Timeout, IOTimeout time.Duration
+	// TraceFiles are tried in order after a good listing.
+	TraceFiles []string
+	// Passwords for rsync and FTP logins, by mirror name.
+	Passwords map[string]string
+	Log       *slog.Logger
+	Now       func() time.Time
+
+	mu sync.Mutex
+	// build is the catalog build the inventory's catalog came from; stored
+	// holdings are tagged with it.
+	build int64
+	// changed maps a catalog entry id to the build that last changed it.
+	changed map[inventory.FileID]int64
+}
+
+// Load fills the inventory from the store: the catalog, then every mirror's
+// stored holdings, minus files the catalog changed since those were made.
+func (s *Service) Load(ctx context.Context) error {
+	entries, err := s.Store.CatalogEntries(ctx)
+	if err != nil {
+		return fmt.Errorf("load catalog: %w", err)
+	}
+	builds, err := s.Store.CatalogBuilds(ctx, 1)
+	if err != nil {
+		return fmt.Errorf("load catalog: %w", err)
+	}
+	if err := s.SetCatalog(entries, latestBuild(builds)); err != nil {
+		return err
+	}
+	holdings, err := s.Store.Holdings(ctx)
+	if err != nil {
+		return fmt.Errorf("load holdings: %w", err)
+	}
+	var cols []*inventory.Column
+	for _, h := range holdings {
+		rb := roaring.New()
+		if _, err := rb.ReadFrom(bytes.NewReader(h.Files)); err != nil {
+			s.log().Warn("stored holdings unreadable; the mirror waits for its next scan", "mirror_id", h.MirrorID, "err", err)
+			continue
+		}
+		col := s.Inventory.NewColumn(h.MirrorID)
+		it := rb.Iterator()
+		for it.HasNext() {
+			id := inventory.FileID(it.Next())
+			if s.changed[id] <= h.CatalogBuild {
+				col.Credit(id)
+			}
+		}
+		col.Finish(nil)
+		cols = append(cols, col)
+	}
+	if len(cols) > 0 {
+		if _, err := s.Inventory.Commit(cols...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func latestBuild(bs []store.CatalogBuild) int64 {
+	if len(bs) == 0 {
+		return 0
+	}
+	return bs[0].ID
+}
+
+// SetCatalog gives the inventory a new catalog (files only: directories and
+// symlinks are not redirect targets).
+func (s *Service) SetCatalog(entries []catalog.Entry, build int64) error {
+	files := make([]inventory.File, 0, len(entries))
+	changed := make(map[inventory.FileID]int64, len(entries))
+	for _, e := range entries {
+		if e.Type != scan.File || e.ID == 0 {
+			continue
+		}
+		id := inventory.FileID(e.ID)
+		files = append(files, inventory.File{ID: id, Path: e.Path, Size: e.Size, ModTime: e.ModTime, Staged: e.Staged})
+		changed[id] = e.ChangedBuild
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := s.Inventory.SetCatalog(files); err != nil {
+		return err
+	}
+	s.build, s.changed = build, changed
+	return nil
+}
+
+// Result is one mirror's scan.
+type Result struct {
+	store.ScanRecord
+	// Attempts says why each protocol before the one used was given up.
+	Attempts []Attempt `json:"attempts"`
+	// Completion is the share of claimed files the mirror holds, 0..100.
+	Completion float64 `json:"completion"`
+}
+
+// Attempt is one protocol tried.
+type Attempt struct {
+	Protocol string `json:"protocol"`
+	Error    string `json:"error"`
+}
+
+// ScanMirror lists a mirror over the first of its protocols that works
+// (rsync > FTP > HTTPS > HTTP), folds the listing into the inventory, reads
+// its trace file and records everything. A scan that fails on every protocol
+// is recorded and changes nothing else.
+func (s *Service) ScanMirror(ctx context.Context, m registry.Mirror) (Result, error) {
+	start := s.now()
+	if s.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.Timeout)
+		defer cancel()
+	}
+	res := Result{ScanRecord: store.ScanRecord{MirrorID: m.ID, Mirror: m.Name, StartedAt: start}}
+	var col *inventory.Column
+	var used scan.Scanner
+	var target scan.Target
+	for _, p := range registry.Protocols() {
+		sc := s.Scanners[p]
+		base := m.URLs.Get(p)
+		if sc == nil || base == "" {
+			continue
+		}
+		target = scan.Target{URL: base, Prefixes: m.Content, Timeout: s.IOTimeout, Password: s.Passwords[m.Name]}
+		c, n, err := s.list(ctx, m.ID, sc, target)
+		if err == nil {
+			col, used, res.Protocol, res.Entries = c, sc, string(p), n
+			break
+		}
+		res.Attempts = append(res.Attempts, Attempt{Protocol: string(p), Error: err.Error()})
+		if ctx.Err() != nil {
+			break // the whole scan timed out or was cancelled: no point trying the next protocol
+		}
+	}
+	res.FinishedAt = s.now()
+	if col == nil {
+		res.Error = "the mirror offers no protocol this scanner speaks"
+		if len(res.Attempts) > 0 {
+			var parts []string
+			for _, a := range res.Attempts {
+				parts = append(parts, a.Protocol+": "+a.Error)
+			}
+			res.Error = strings.Join(parts, "; ")
+		}
+		rec, err := s.Store.RecordScan(context.WithoutCancel(ctx), res.ScanRecord, nil)
+		res.ScanRecord = rec
+		return res, errors.Join(errors.New(res.Error), err)
+	}
+	st := col.Finish(m.Content)
+	res.OK = true
+	res.Current, res.Stale, res.Unverified, res.Missing, res.Extra, res.Claimed =
+		st.Current, st.Stale, st.Unverified, st.Missing, st.Extra, st.Claimed
+	res.Completion = st.Completion()
+	res.TraceTime = s.trace(ctx, used, target)
+	res.FinishedAt = s.now()
+
+	s.mu.Lock()
+	build := s.build
+	s.mu.Unlock()
+	rb := roaring.New()
+	col.Held(func(id inventory.FileID) { rb.Add(uint32(id)) })
+	rb.RunOptimize()
+	var buf bytes.Buffer
+	if _, err := rb.WriteTo(&buf); err != nil {
+		return res, fmt.Errorf("serialize holdings: %w", err)
+	}
+	// The store first: if it refuses, memory keeps the old column too, and
+	// the two never disagree after a restart.
+	rec, err := s.Store.RecordScan(context.WithoutCancel(ctx), res.ScanRecord, &store.Holdings{CatalogBuild: build, Files: buf.Bytes()})
+	if err != nil {
+		return res, fmt.Errorf("record scan of %s: %w", m.Name, err)
+	}
+	res.ScanRecord = rec
+	if _, err := s.Inventory.Commit(col); err != nil {
+		return res, err
+	}
+	s.log().Info("mirror scanned", "mirror", m.Name, "protocol", res.Protocol, "entries", res.Entries,
+		"current", res.Current, "stale", res.Stale, "missing", res.Missing, "extra", res.Extra,
+		"completion", fmt.Sprintf("%.1f%%", res.Completion), "duration", res.FinishedAt.Sub(res.StartedAt))
+	return res, nil
+}
+
+// list runs one scanner into a fresh column. Any error discards the column.
+func (s *Service) list(ctx context.Context, mirrorID int64, sc scan.Scanner, t scan.Target) (*inventory.Column, int, error) {
+	col := s.Inventory.NewColumn(mirrorID)
+	n := 0
+	err := sc.Scan(ctx, t, func(e scan.Entry) error {
+		n++
+		if e.Type == scan.File {
+			col.Add(e.Path, e.Size, e.ModTime, e.Precision)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, n, err
+	}
+	return col, n, nil
+}
+
+// maxTrace bounds a trace file read; real ones are a few hundred bytes.
+const maxTrace = 64 << 10
+
+// trace reads the first trace file the mirror has and parses its time.
+// Mirrors without one are common; that is not an error.
+func (s *Service) trace(ctx context.Context, sc scan.Scanner, t scan.Target) *time.Time {
+	for _, p := range s.TraceFiles {
+		data, err := sc.ReadFile(ctx, t, p, maxTrace)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			s.log().Debug("trace file unreadable", "url", t.URL, "path", p, "err", err)
+			continue
+		}
+		if tm, ok := ParseTrace(data); ok {
+			return &tm
+		}
+	}
+	return nil
+}
+
+// ParseTrace reads the sync time from a trace file in the forms mirrors use:
+// a Unix timestamp (Arch/Parabola lastupdate, Fedora's TIME), RFC 3339, or
+// the output of `date -u` as ftpsync's trace files start with.
+func ParseTrace(data []byte) (time.Time, bool) {
+	line, _, _ := strings.Cut(strings.TrimSpace(string(data)), "\n")
+	line = strings.TrimSpace(line)
+	if n, err := strconv.ParseInt(line, 10, 64); err == nil && n > 0 && n < 1<<40 {
+		return time.Unix(n, 0).UTC(), true
+	}
+	for _, layout := range []string{time.RFC3339Nano, time.UnixDate, time.RFC1123, time.RFC1123Z, "2006-01-02 15:04:05"} {
+		if t, err := time.Parse(layout, line); err == nil {
+			return t.UTC(), true
+		}
+	}
+	return time.Time{}, false
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s *Service) log() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.New(slog.DiscardHandler)
+}

@@ -365,4 +365,3 @@ func FuzzParseTrace(f *testing.F) {
 		}
 	})
 }
-

@@ -138,6 +138,7 @@ type Attempt struct {
 // is recorded and changes nothing else.
 func (s *Service) ScanMirror(ctx context.Context, m registry.Mirror) (Result, error) {
 	start := s.now()
+	parent := ctx
 	if s.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, s.Timeout)
@@ -165,6 +166,10 @@ func (s *Service) ScanMirror(ctx context.Context, m registry.Mirror) (Result, er
 		}
 	}
 	res.FinishedAt = s.now()
+	if col == nil && parent.Err() != nil {
+		// Shutdown, not the mirror's fault: leave no failure in its history.
+		return res, parent.Err()
+	}
 	if col == nil {
 		res.Error = "the mirror offers no protocol this scanner speaks"
 		if len(res.Attempts) > 0 {

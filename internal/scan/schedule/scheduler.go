@@ -3,6 +3,7 @@ package schedule
 import (
 	"context"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/mirrorkit/mirrorkit/internal/registry"
@@ -73,6 +74,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		now := s.Service.now()
 		seen := map[int64]bool{}
 		earliest := now.Add(poll)
+		var due []registry.Mirror
 		for _, m := range mirrors {
 			if !m.Enabled {
 				continue
@@ -84,21 +86,27 @@ func (s *Scheduler) Run(ctx context.Context) error {
 				ms = &mirrorState{next: now.Add(jitter())}
 				state[m.ID] = ms
 			}
-			if ms.running {
-				continue
-			}
-			if !ms.next.After(now) && running < conc {
-				ms.running = true
-				running++
-				go func(m registry.Mirror) {
-					res, err := s.Service.ScanMirror(ctx, m)
-					finished <- done{id: m.ID, res: res, err: err}
-				}(m)
-				continue
-			}
-			if ms.next.Before(earliest) {
+			switch {
+			case ms.running:
+			case !ms.next.After(now):
+				due = append(due, m)
+			case ms.next.Before(earliest):
 				earliest = ms.next
 			}
+		}
+		// Longest overdue first: when scans take longer than the interval,
+		// mirrors early in the list must not take every free slot.
+		slices.SortFunc(due, func(a, b registry.Mirror) int { return state[a.ID].next.Compare(state[b.ID].next) })
+		for _, m := range due {
+			if running == conc {
+				break
+			}
+			state[m.ID].running = true
+			running++
+			go func(m registry.Mirror) {
+				res, err := s.Service.ScanMirror(ctx, m)
+				finished <- done{id: m.ID, res: res, err: err}
+			}(m)
 		}
 		for id, ms := range state {
 			if !seen[id] && !ms.running {

@@ -137,6 +137,7 @@ precedence. See docs/mirrorkit.example.toml.`,
 		a.mirrorCommand(),
 		a.registryCommand(),
 		a.catalogCommand(),
+		a.scannerCommand(),
 		a.demoCommand(),
 	)
 	for _, c := range root.Commands() {
@@ -264,7 +265,10 @@ func (a *app) withStore(body func(cmd *cobra.Command, st store.Store, args []str
 
 // showCommand is `site show` and `mirror show`: one record by name, as aligned
 // fields or as JSON, private fields included (the CLI is the admins' tool).
-func showCommand[T any](a *app, what string, get func(store.Store, context.Context, string) (T, error), fields func(T) [][2]string) *cobra.Command {
+//
+// after, when set, prints more below the fields (a mirror's recent scans).
+func showCommand[T any](a *app, what string, get func(store.Store, context.Context, string) (T, error), fields func(T) [][2]string,
+	after func(*cobra.Command, store.Store, T) error) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "show NAME",
@@ -278,7 +282,10 @@ func showCommand[T any](a *app, what string, get func(store.Store, context.Conte
 			if asJSON {
 				return a.printJSON(v)
 			}
-			return a.fields(fields(v))
+			if err := a.fields(fields(v)); err != nil || after == nil {
+				return err
+			}
+			return after(cmd, st, v)
 		}),
 	}
 	jsonFlag(cmd, &asJSON, "the "+what)

@@ -52,7 +52,7 @@ func (a *app) buildCatalog(ctx context.Context, st store.Store, origin string) (
 	var bar *progressbar.ProgressBar
 	opts.Progress = func(p catalog.Progress) {
 		if bar == nil {
-			if bar = a.progressBar(p.TotalBytes, fmt.Sprintf("hashing %d files", p.TotalFiles)); bar == nil {
+			if bar = a.progressBar(p.TotalBytes, fmt.Sprintf("hashing %d files", p.TotalFiles), true); bar == nil {
 				opts.Progress = nil
 				return
 			}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/mirrorkit/mirrorkit/internal/registry"
 	"github.com/mirrorkit/mirrorkit/internal/testutil/pgtest"
+	"github.com/mirrorkit/mirrorkit/internal/testutil/rsyncd"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -51,11 +52,16 @@ type result struct {
 
 func (c *cli) runStdin(stdin string, args ...string) result {
 	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	return c.runCtx(ctx, stdin, args...)
+}
+
+// runCtx runs with the caller's context, for daemons the test stops.
+func (c *cli) runCtx(ctx context.Context, stdin string, args ...string) result {
 	var out, errb bytes.Buffer
 	a := &app{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errb, env: c.env,
 		now: func() time.Time { return time.Date(2026, 11, 22, 9, 0, int(c.n.Add(1)), 0, time.UTC) }}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
 	code := a.run(ctx, args)
 	return result{out.String(), errb.String(), code}
 }
@@ -540,5 +546,87 @@ func TestCatalogCommands(t *testing.T) {
 	}
 	if r := c.run("catalog", "build", "--origin", filepath.Join(c.dir, "nope")); r.code != exitFailure || !strings.Contains(r.err, "nope") {
 		t.Fatalf("missing origin dir: %+v", r)
+	}
+}
+
+func TestMirrorScan(t *testing.T) {
+	c := newCLI(t)
+	origin := filepath.Join(c.dir, "origin")
+	os.MkdirAll(filepath.Join(origin, "pub", "sub"), 0o755)
+	for i, name := range []string{"pub/a.iso", "pub/b.rpm", "pub/sub/c.rpm"} {
+		os.WriteFile(filepath.Join(origin, name), []byte(strings.Repeat("x", i+1)), 0o644)
+	}
+	d := rsyncd.Start(t, rsyncd.Module{Name: "pub", Path: origin})
+	c.ok("catalog", "build", "--origin", origin)
+	c.ok("site", "add", "s")
+	c.ok("mirror", "add", "good", "--site", "s", "--rsync", d.URL("pub"), "--country", "DE")
+	dead := "rsync://127.0.0.1:1/pub/"
+	c.ok("mirror", "add", "dead", "--site", "s", "--rsync", dead, "--country", "FR")
+
+	var results []struct {
+		Mirror     string
+		OK         bool
+		Protocol   string
+		Current    int
+		Completion float64
+	}
+	if err := json.Unmarshal([]byte(c.ok("mirror", "scan", "good", "--json")), &results); err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != 1 || !results[0].OK || results[0].Protocol != "rsync" || results[0].Current != 3 || results[0].Completion != 100 {
+		t.Fatalf("scan results %+v", results)
+	}
+	r := c.run("mirror", "scan", "--all")
+	if r.code != exitFailure || !strings.Contains(r.err, "1 of 2 scans failed") || !strings.Contains(r.out, "100.0%") {
+		t.Fatalf("scan --all: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	if r := c.run("mirror", "scan"); r.code != exitUsage {
+		t.Fatalf("scan without names: exit %d", r.code)
+	}
+	if r := c.run("mirror", "scan", "ghost"); r.code != exitNotFound {
+		t.Fatalf("scan of a missing mirror: exit %d", r.code)
+	}
+	show := c.ok("mirror", "show", "good")
+	if !strings.Contains(show, "recent scans") || strings.Count(show, "rsync ") < 2 {
+		t.Fatalf("mirror show lacks the recent scans:\n%s", show)
+	}
+	var scans []struct {
+		OK    bool
+		Error string
+	}
+	if err := json.Unmarshal([]byte(c.ok("mirror", "scans", "dead", "--json")), &scans); err != nil || len(scans) != 1 || scans[0].OK || scans[0].Error == "" {
+		t.Fatalf("dead mirror's scans %+v %v", scans, err)
+	}
+}
+
+func TestScannerDaemon(t *testing.T) {
+	c := newCLI(t)
+	origin := filepath.Join(c.dir, "origin")
+	os.MkdirAll(origin, 0o755)
+	os.WriteFile(filepath.Join(origin, "f.iso"), []byte("iso"), 0o644)
+	d := rsyncd.Start(t, rsyncd.Module{Name: "pub", Path: origin})
+	c.ok("catalog", "build", "--origin", origin)
+	c.ok("site", "add", "s")
+	c.ok("mirror", "add", "m", "--site", "s", "--rsync", d.URL("pub"), "--country", "DE")
+	c.env = append(c.env, "MIRRORKIT_SCAN_JITTER=0s")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan result, 1)
+	go func() { done <- c.runCtx(ctx, "", "scanner") }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var scans []struct{ OK bool }
+		json.Unmarshal([]byte(c.ok("mirror", "scans", "m", "--json")), &scans)
+		if len(scans) > 0 && scans[0].OK {
+			break
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("the scanner never scanned the mirror: %+v", <-done)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if r := <-done; r.code != 0 {
+		t.Fatalf("scanner exit %d: %s", r.code, r.err)
 	}
 }

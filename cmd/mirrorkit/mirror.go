@@ -97,8 +97,8 @@ func (a *app) mirrorCommand() *cobra.Command {
 belongs to a site, offers base URLs per protocol, sits on a tier, stands in a
 country, and may restrict which clients it serves.`,
 	}
-	cmd.AddCommand(a.mirrorAdd(), a.mirrorList(), showCommand(a, "mirror", store.Store.Mirror, mirrorFields), a.mirrorEdit(),
-		a.mirrorEnable(true), a.mirrorEnable(false), removeCommand(a, "mirror", "Remove a mirror from the registry", store.Store.DeleteMirror), a.mirrorRotateToken())
+	cmd.AddCommand(a.mirrorAdd(), a.mirrorList(), showCommand(a, "mirror", store.Store.Mirror, mirrorFields, a.recentScans), a.mirrorEdit(),
+		a.mirrorEnable(true), a.mirrorEnable(false), removeCommand(a, "mirror", "Remove a mirror from the registry", store.Store.DeleteMirror), a.mirrorRotateToken(), a.mirrorScan(), a.mirrorScans())
 	return cmd
 }
 
@@ -179,6 +179,16 @@ func (a *app) mirrorList() *cobra.Command {
 	jsonFlag(cmd, &asJSON, "an array")
 	cmd.Flags().StringVar(&siteName, "site", "", "only the mirrors of this site")
 	return cmd
+}
+
+// recentScans follows `mirror show`'s fields with the last scans.
+func (a *app) recentScans(cmd *cobra.Command, st store.Store, m mirror) error {
+	scans, err := st.Scans(cmd.Context(), m.Name, 5)
+	if err != nil || len(scans) == 0 {
+		return err
+	}
+	fmt.Fprintln(a.stdout, "\nrecent scans (mirrorkit mirror scans "+m.Name+" for more):")
+	return a.table(append([]string{"finished"}, scanHeader[1:]...), scanRows(scans))
 }
 
 // displayOrder is the order people expect protocols in; scanners use another.

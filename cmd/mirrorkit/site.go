@@ -34,7 +34,7 @@ func (a *app) siteCommand() *cobra.Command {
 ISP, a company. Its sponsor name and URL are public; its contacts and notes
 are for the network's admins only.`,
 	}
-	cmd.AddCommand(a.siteAdd(), a.siteList(), showCommand(a, "site", store.Store.Site, siteFields), a.siteEdit(), removeCommand(a, "site", "Remove a site that has no mirrors left", store.Store.DeleteSite))
+	cmd.AddCommand(a.siteAdd(), a.siteList(), showCommand(a, "site", store.Store.Site, siteFields, nil), a.siteEdit(), removeCommand(a, "site", "Remove a site that has no mirrors left", store.Store.DeleteSite))
 	return cmd
 }
 

@@ -1,0 +1,248 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mirrorkit/mirrorkit/internal/inventory"
+	"github.com/mirrorkit/mirrorkit/internal/registry"
+	"github.com/mirrorkit/mirrorkit/internal/scan"
+	"github.com/mirrorkit/mirrorkit/internal/scan/ftpscan"
+	"github.com/mirrorkit/mirrorkit/internal/scan/httpscan"
+	"github.com/mirrorkit/mirrorkit/internal/scan/rsyncscan"
+	"github.com/mirrorkit/mirrorkit/internal/scan/schedule"
+	"github.com/mirrorkit/mirrorkit/internal/store"
+)
+
+// scanService wires the real scanners, the store and a fresh inventory loaded
+// from it.
+func (a *app) scanService(ctx context.Context, st store.Store) (*schedule.Service, error) {
+	c := a.cfg.Scan
+	io := time.Duration(c.IOTimeout)
+	svc := &schedule.Service{
+		Store:     st,
+		Inventory: inventory.New(),
+		Scanners: map[registry.Protocol]scan.Scanner{
+			registry.RSYNC: rsyncscan.New(rsyncscan.Options{Timeout: io}),
+			registry.FTP:   ftpscan.New(ftpscan.Options{Timeout: io}),
+			registry.HTTPS: httpscan.New(httpscan.Options{Protocol: registry.HTTPS, RequestsPerSecond: float64(c.HTTPRate)}),
+			registry.HTTP:  httpscan.New(httpscan.Options{Protocol: registry.HTTP, RequestsPerSecond: float64(c.HTTPRate)}),
+		},
+		Timeout:    time.Duration(c.Timeout),
+		IOTimeout:  io,
+		TraceFiles: c.TraceFiles,
+		Log:        a.log,
+		Now:        a.now,
+	}
+	if err := svc.Load(ctx); err != nil {
+		return nil, err
+	}
+	return svc, nil
+}
+
+// scanRow is one line of `mirror scan` and `mirror scans`.
+func scanRow(r store.ScanRecord, completion string) []string {
+	if !r.OK {
+		return []string{r.Mirror, dash(r.Protocol), "-", "-", "-", "-", "-", "-", r.FinishedAt.Sub(r.StartedAt).Round(time.Millisecond).String(), r.Error}
+	}
+	return []string{r.Mirror, r.Protocol, strconv.Itoa(r.Entries), strconv.Itoa(r.Current), strconv.Itoa(r.Stale),
+		strconv.Itoa(r.Missing), strconv.Itoa(r.Extra), completion, r.FinishedAt.Sub(r.StartedAt).Round(time.Millisecond).String(), "-"}
+}
+
+var scanHeader = []string{"mirror", "protocol", "entries", "current", "stale", "missing", "extra", "complete", "took", "error"}
+
+func completionOf(r store.ScanRecord) string {
+	if r.Claimed == 0 {
+		return "100%"
+	}
+	held := r.Claimed - r.Missing - r.Stale - r.Unverified
+	return fmt.Sprintf("%.1f%%", 100*float64(held)/float64(r.Claimed))
+}
+
+func (a *app) mirrorScan() *cobra.Command {
+	var all, asJSON bool
+	cmd := &cobra.Command{
+		Use:   "scan NAME... | --all",
+		Short: "Scan mirrors now: learn which catalog files they really hold",
+		Long: `Scan mirrors now: list each one over the first protocol that works (rsync,
+then FTP, then HTTPS, then HTTP), compare the listing with the catalog, and
+record the result. A scan that fails on every protocol is recorded and changes
+nothing else: the mirror keeps the holdings of its last good scan.
+Exits 1 when any scan failed.`,
+		RunE: a.withStore(func(cmd *cobra.Command, st store.Store, args []string) error {
+			if all == (len(args) > 0) {
+				return usagef("give mirror names or --all, not both or neither")
+			}
+			var mirrors []registry.Mirror
+			if all {
+				ms, err := st.Mirrors(cmd.Context())
+				if err != nil {
+					return err
+				}
+				for _, m := range ms {
+					if m.Enabled {
+						mirrors = append(mirrors, m)
+					}
+				}
+			} else {
+				for _, name := range args {
+					m, err := st.Mirror(cmd.Context(), name)
+					if err != nil {
+						return err
+					}
+					mirrors = append(mirrors, m)
+				}
+			}
+			svc, err := a.scanService(cmd.Context(), st)
+			if err != nil {
+				return err
+			}
+			results := a.scanAll(cmd.Context(), svc, mirrors)
+			if asJSON {
+				return a.printJSON(results)
+			}
+			rows := make([][]string, len(results))
+			failed := 0
+			for i, r := range results {
+				rows[i] = scanRow(r.ScanRecord, fmt.Sprintf("%.1f%%", r.Completion))
+				if !r.OK {
+					failed++
+				}
+			}
+			if err := a.table(scanHeader, rows); err != nil {
+				return err
+			}
+			if failed > 0 {
+				return fmt.Errorf("%d of %d scans failed; each mirror keeps the holdings of its last good scan", failed, len(results))
+			}
+			return nil
+		}),
+	}
+	cmd.Flags().BoolVar(&all, "all", false, "scan every enabled mirror")
+	jsonFlag(cmd, &asJSON, "the results")
+	return cmd
+}
+
+// scanAll scans with the configured concurrency, keeping the input order in
+// the results; a progress bar counts mirrors on a terminal.
+func (a *app) scanAll(ctx context.Context, svc *schedule.Service, mirrors []registry.Mirror) []schedule.Result {
+	results := make([]schedule.Result, len(mirrors))
+	bar := a.progressBar(int64(len(mirrors)), "scanning mirrors", false)
+	sem := make(chan struct{}, max(1, a.cfg.Scan.Concurrency))
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for i, m := range mirrors {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			res, _ := svc.ScanMirror(ctx, m)
+			if res.Mirror == "" {
+				res.Mirror = m.Name
+			}
+			results[i] = res
+			if bar != nil {
+				mu.Lock()
+				_ = bar.Add(1)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if bar != nil {
+		_ = bar.Finish()
+	}
+	return results
+}
+
+func (a *app) mirrorScans() *cobra.Command {
+	var limit int
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "scans NAME",
+		Short: "List a mirror's recent scans, newest first",
+		Args:  exactArgs("NAME"),
+		RunE: a.withStore(func(cmd *cobra.Command, st store.Store, args []string) error {
+			scans, err := st.Scans(cmd.Context(), args[0], limit)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return a.printJSON(scans)
+			}
+			return a.table(append([]string{"finished"}, scanHeader[1:]...), scanRows(scans))
+		}),
+	}
+	cmd.Flags().IntVar(&limit, "limit", 20, "how many scans")
+	jsonFlag(cmd, &asJSON, "an array of scans")
+	return cmd
+}
+
+func scanRows(scans []store.ScanRecord) [][]string {
+	rows := make([][]string, len(scans))
+	for i, s := range scans {
+		row := scanRow(s, completionOf(s))
+		row[0] = s.FinishedAt.Format(timeLayout)
+		rows[i] = row
+	}
+	return rows
+}
+
+func (a *app) scannerCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "scanner",
+		Short: "Run the scan scheduler: every enabled mirror, on an interval, until stopped",
+		Long: `Scan every enabled mirror every scan.interval (moved by up to scan.jitter),
+at most scan.concurrency at once. A failing mirror is retried after a delay
+that doubles with each failure, up to scan.max_backoff; it keeps the holdings
+of its last good scan meanwhile. New catalog builds and registry changes are
+picked up without a restart. Stops cleanly on SIGINT or SIGTERM.`,
+		Args: exactArgs(),
+		RunE: a.withStore(func(cmd *cobra.Command, st store.Store, _ []string) error {
+			svc, err := a.scanService(cmd.Context(), st)
+			if err != nil {
+				return err
+			}
+			c := a.cfg.Scan
+			var lastBuild int64
+			s := &schedule.Scheduler{
+				Service: svc,
+				Mirrors: func(ctx context.Context) ([]registry.Mirror, error) {
+					// A newer catalog build (from `catalog build` anywhere) is loaded first.
+					if bs, err := st.CatalogBuilds(ctx, 1); err == nil && len(bs) > 0 && bs[0].ID != lastBuild {
+						if lastBuild != 0 {
+							if err := svc.Load(ctx); err != nil {
+								a.log.Warn("catalog reload failed; keeping the previous one", "err", err)
+							} else {
+								a.log.Info("catalog reloaded", "build", bs[0].ID)
+							}
+						}
+						lastBuild = bs[0].ID
+					}
+					return st.Mirrors(ctx)
+				},
+				Interval: time.Duration(c.Interval), Jitter: time.Duration(c.Jitter), MaxBackoff: time.Duration(c.MaxBackoff),
+				Concurrency: c.Concurrency, Rand: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
+				OnResult: func(r schedule.Result, err error) {
+					if err != nil && r.Mirror != "" {
+						a.log.Warn("scan failed", "mirror", r.Mirror, "err", err)
+					}
+				},
+			}
+			a.log.Info("scanner started", "interval", c.Interval, "concurrency", c.Concurrency, "catalog_files", svc.Inventory.Snapshot().Files())
+			err = s.Run(cmd.Context())
+			if errors.Is(err, context.Canceled) {
+				a.log.Info("scanner stopped")
+				return nil
+			}
+			return err
+		}),
+	}
+}

@@ -13,6 +13,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mirrorkit/mirrorkit/internal/catalog"
+	"github.com/mirrorkit/mirrorkit/internal/scan"
+	"github.com/mirrorkit/mirrorkit/internal/scan/rsyncscan"
 	"github.com/mirrorkit/mirrorkit/internal/store"
 )
 
@@ -49,6 +51,11 @@ func (a *app) buildCatalog(ctx context.Context, st store.Store, origin string) (
 	for _, h := range a.cfg.Catalog.Hashes {
 		opts.Algorithms = append(opts.Algorithms, catalog.Algorithm(h))
 	}
+	if strings.HasPrefix(origin, "rsync://") {
+		entries, err = a.remoteCatalog(ctx, origin, ex)
+		return old, entries, catalog.Stats{Files: countType(entries, scan.File), Dirs: countType(entries, scan.Dir),
+			Symlinks: countType(entries, scan.Symlink)}, err
+	}
 	var bar *progressbar.ProgressBar
 	opts.Progress = func(p catalog.Progress) {
 		if bar == nil {
@@ -64,6 +71,32 @@ func (a *app) buildCatalog(ctx context.Context, st store.Store, origin string) (
 		_ = bar.Finish()
 	}
 	return old, entries, stats, err
+}
+
+// remoteCatalog lists an origin on another machine over rsync. A listing has
+// no content: such a catalog has no hashes (and so no metalink hashes), and
+// no hardlink groups.
+func (a *app) remoteCatalog(ctx context.Context, origin string, ex catalog.Excludes) ([]catalog.Entry, error) {
+	var listing []scan.Entry
+	sc := rsyncscan.New(rsyncscan.Options{Timeout: time.Duration(a.cfg.Scan.IOTimeout)})
+	err := sc.Scan(ctx, scan.Target{URL: origin, Password: a.getenv("RSYNC_PASSWORD")}, func(e scan.Entry) error {
+		listing = append(listing, e)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list origin %s: %w", origin, err)
+	}
+	return catalog.FromListing(listing, ex), nil
+}
+
+func countType(es []catalog.Entry, t scan.Type) int {
+	n := 0
+	for _, e := range es {
+		if e.Type == t {
+			n++
+		}
+	}
+	return n
 }
 
 func (a *app) catalogBuild() *cobra.Command {
@@ -103,7 +136,7 @@ and store the result. Prints what changed since the last build.`,
 				stats.Duration.Round(time.Millisecond))
 		}),
 	}
-	cmd.Flags().StringVar(&origin, "origin", "", "the origin directory (config catalog.origin)")
+	cmd.Flags().StringVar(&origin, "origin", "", "the origin: a directory, or rsync://HOST/MODULE/ (config catalog.origin)")
 	jsonFlag(cmd, &asJSON, "the build record")
 	return cmd
 }

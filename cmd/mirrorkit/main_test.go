@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -586,6 +587,10 @@ func TestMirrorScan(t *testing.T) {
 	if r := c.run("mirror", "scan", "ghost"); r.code != exitNotFound {
 		t.Fatalf("scan of a missing mirror: exit %d", r.code)
 	}
+	list := c.ok("mirror", "list")
+	if !regexp.MustCompile(`(?m)^dead .* failed \S+`).MatchString(list) || !regexp.MustCompile(`(?m)^good .* ok \S+`).MatchString(list) {
+		t.Fatalf("mirror list's last scan column:\n%s", list)
+	}
 	show := c.ok("mirror", "show", "good")
 	if !strings.Contains(show, "recent scans") || strings.Count(show, "rsync ") < 2 {
 		t.Fatalf("mirror show lacks the recent scans:\n%s", show)
@@ -596,6 +601,28 @@ func TestMirrorScan(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(c.ok("mirror", "scans", "dead", "--json")), &scans); err != nil || len(scans) != 1 || scans[0].OK || scans[0].Error == "" {
 		t.Fatalf("dead mirror's scans %+v %v", scans, err)
+	}
+}
+
+func TestCatalogFromRsyncOrigin(t *testing.T) {
+	c := newCLI(t)
+	origin := filepath.Join(c.dir, "origin")
+	os.MkdirAll(filepath.Join(origin, "pub"), 0o755)
+	os.WriteFile(filepath.Join(origin, "pub", "a.iso"), []byte("abc"), 0o644)
+	d := rsyncd.Start(t, rsyncd.Module{Name: "origin", Path: origin})
+	out := c.ok("catalog", "build", "--origin", d.URL("origin"))
+	if !strings.Contains(out, "1 files") || !strings.Contains(out, "1 directories") {
+		t.Fatalf("remote build: %s", out)
+	}
+	var e struct {
+		Size   int64
+		SHA256 string
+	}
+	if err := json.Unmarshal([]byte(c.ok("catalog", "show", "/pub/a.iso", "--json")), &e); err != nil || e.Size != 3 || e.SHA256 != "" {
+		t.Fatalf("remote entry %+v %v", e, err)
+	}
+	if r := c.run("catalog", "build", "--origin", "rsync://127.0.0.1:1/x/"); r.code != exitFailure {
+		t.Fatalf("dead remote origin: exit %d", r.code)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -168,12 +169,21 @@ func (a *app) mirrorList() *cobra.Command {
 			if asJSON {
 				return a.printJSON(mirrors)
 			}
+			latest, err := st.LatestScans(cmd.Context())
+			if err != nil {
+				return err
+			}
+			now := time.Now()
+			if a.now != nil {
+				now = a.now()
+			}
 			rows := make([][]string, 0, len(mirrors))
 			for _, m := range mirrors {
+				r, scanned := latest[m.ID]
 				rows = append(rows, []string{m.Name, m.Site, strconv.Itoa(m.Tier), m.Location.Country,
-					protocolList(m), bandwidth(m.BandwidthMbps), strconv.Itoa(m.Score), state(m), listing(m)})
+					protocolList(m), bandwidth(m.BandwidthMbps), strconv.Itoa(m.Score), state(m), listing(m), lastScan(r, scanned, now)})
 			}
-			return a.table([]string{"name", "site", "tier", "country", "protocols", "bandwidth", "score", "state", "listed"}, rows)
+			return a.table([]string{"name", "site", "tier", "country", "protocols", "bandwidth", "score", "state", "listed", "last scan"}, rows)
 		}),
 	}
 	jsonFlag(cmd, &asJSON, "an array")

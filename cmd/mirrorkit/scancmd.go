@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 
 	"github.com/mirrorkit/mirrorkit/internal/inventory"
@@ -38,6 +39,7 @@ func (a *app) scanService(ctx context.Context, st store.Store) (*schedule.Servic
 		Timeout:    time.Duration(c.Timeout),
 		IOTimeout:  io,
 		TraceFiles: c.TraceFiles,
+		MaxAge:     time.Duration(c.MaxAge),
 		Log:        a.log,
 		Now:        a.now,
 	}
@@ -45,6 +47,18 @@ func (a *app) scanService(ctx context.Context, st store.Store) (*schedule.Servic
 		return nil, err
 	}
 	return svc, nil
+}
+
+// lastScan says how a mirror's latest scan went, for `mirror list`.
+func lastScan(r store.ScanRecord, ok bool, now time.Time) string {
+	if !ok {
+		return "never"
+	}
+	age := humanize.RelTime(r.FinishedAt, now, "ago", "from now")
+	if r.OK {
+		return "ok " + age
+	}
+	return "failed " + age
 }
 
 // scanRow is one line of `mirror scan` and `mirror scans`.

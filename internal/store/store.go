@@ -139,6 +139,8 @@ type Holdings struct {
 	ScanID       int64  `json:"scan_id"`
 	CatalogBuild int64  `json:"catalog_build"`
 	Files        []byte `json:"-"`
+	// ScannedAt is when the scan that made them finished (read only).
+	ScannedAt time.Time `json:"scanned_at"`
 }
 
 // Options tune a backend. The zero value is the production default.

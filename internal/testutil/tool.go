@@ -51,3 +51,13 @@ func isExecutable(path string) bool {
 	fi, err := os.Stat(path)
 	return err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0
 }
+
+// RequireRoot is for tests whose real peers only drop privileges (to nobody,
+// who cannot read staged content) when started as root. Like a missing tool:
+// skipped locally, a failure under CI=true, where tests run as root.
+func RequireRoot(tb testing.TB, why string) {
+	tb.Helper()
+	if os.Geteuid() != 0 {
+		MissingTool(tb, "needs root: %s", why)
+	}
+}

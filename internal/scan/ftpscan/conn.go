@@ -33,7 +33,22 @@ type session struct {
 	data    net.Conn
 	sink    *sink // the data connection's bytes go here while set
 	aborted bool
+
+	// replies records what the control connection reads during a listing,
+	// for the final reply's text, which the library drops. Only the scan's
+	// goroutine touches it.
+	replies   []byte
+	recording bool
 }
+
+func (s *session) tapControl(p []byte) {
+	if s.recording && len(s.replies) < maxReplyBytes {
+		s.replies = append(s.replies, p...)
+	}
+}
+
+// maxReplyBytes bounds what is kept of the replies to one listing command.
+const maxReplyBytes = 64 << 10
 
 // sink keeps a data connection's bytes, up to max.
 type sink struct {
@@ -58,7 +73,8 @@ type deadlineConn struct {
 	net.Conn
 	timeout time.Duration
 	sink    *sink
-	onData  func()
+	onData  func(n int)
+	tap     func([]byte) // control connection only
 }
 
 func (c *deadlineConn) Read(p []byte) (int, error) {
@@ -66,12 +82,15 @@ func (c *deadlineConn) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	n, err := c.Conn.Read(p)
+	if c.tap != nil && n > 0 {
+		c.tap(p[:n])
+	}
 	if c.sink != nil && n > 0 {
 		if !c.sink.write(p[:n]) {
 			return n, errListingTooLarge
 		}
 		if c.onData != nil {
-			c.onData()
+			c.onData(n)
 		}
 	}
 	return n, err
@@ -89,8 +108,14 @@ func (c *deadlineConn) Write(p []byte) (int, error) {
 func (o *Options) dial(ctx context.Context, b base, timeout time.Duration) (*session, error) {
 	s := &session{timeout: timeout}
 	s.stop = context.AfterFunc(ctx, s.abort)
-	dialer := net.Dialer{Timeout: timeout}
 	dial := func(network, addr string) (net.Conn, error) {
+		s.mu.Lock()
+		isData := s.ctl != nil
+		s.mu.Unlock()
+		dialer := net.Dialer{Timeout: timeout}
+		if isData {
+			dialer.Control = o.dataControl
+		}
 		nc, err := dialer.DialContext(ctx, network, addr)
 		if err != nil {
 			return nil, err
@@ -103,7 +128,7 @@ func (o *Options) dial(ctx context.Context, b base, timeout time.Duration) (*ses
 			return nil, net.ErrClosed
 		}
 		if s.ctl == nil {
-			s.ctl = c
+			c.tap, s.ctl = s.tapControl, c
 		} else {
 			// One data connection at a time: the previous one is done.
 			c.sink, c.onData, s.data = s.sink, o.onData, c

@@ -39,5 +39,10 @@
 // connections when it is cancelled, so no blocking call outlives it.
 //
 // Any failure ends the scan with an error: a listing cut short must never
-// look like a complete one.
+// look like a complete one. That includes a listing the server itself cut
+// short while answering 226: pure-ftpd stops every listing at 10000 entries
+// by default and says so only in the reply text ("226 Output truncated to
+// 10000 matches"), so the scanner keeps the control replies to each listing
+// command (the library drops their text) and checks them, and the "226 N
+// matches total" count against the lines received.
 package ftpscan

@@ -10,6 +10,7 @@ import (
 	"net/textproto"
 	"net/url"
 	"path"
+	"syscall"
 	"time"
 
 	"github.com/jlaffaye/ftp"
@@ -48,8 +49,13 @@ type Options struct {
 	Now func() time.Time
 
 	// onData, when set, runs after each read from a listing's data
-	// connection; tests use it to kill the server mid-listing.
-	onData func()
+	// connection with the bytes read; tests use it to kill the server
+	// mid-listing.
+	onData func(n int)
+	// dataControl, when set, is the net.Dialer Control of data
+	// connections; tests use it to shrink the receive buffer, so that the
+	// server cannot have sent a whole listing before it is killed.
+	dataControl func(network, address string, c syscall.RawConn) error
 }
 
 func (o *Options) anonymousPassword() string {
@@ -248,10 +254,12 @@ func (w *walker) list(ctx context.Context, rel string) (listing, error) {
 	}
 	k := &sink{max: w.opts.MaxListingBytes}
 	w.sess.setSink(k)
+	w.sess.replies, w.sess.recording = w.sess.replies[:0], true
 	// The library parses the listing too, and drops what it cannot parse;
 	// its result is ignored in favour of the raw bytes in k.
 	_, err := w.sess.c.List("")
 	w.sess.setSink(nil)
+	w.sess.recording = false
 	switch {
 	case k.over:
 		return listing{}, fmt.Errorf("%w: %s: more than %d bytes", scan.ErrBadListing, what, w.opts.MaxListingBytes)
@@ -263,6 +271,9 @@ func (w *walker) list(ctx context.Context, rel string) (listing, error) {
 		// A broken data connection, a timeout, a 426 or 451 after it, or
 		// the server gone: the listing is incomplete.
 		return listing{}, w.sess.wrap(ctx, scan.ErrTruncated, what, err)
+	}
+	if err := checkReplies(w.sess.replies, len(lines(k.buf))); err != nil {
+		return listing{}, fmt.Errorf("%w: %s: %w", scan.ErrTruncated, what, err)
 	}
 	var l listing
 	if w.mlsd {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -272,15 +273,16 @@ func TestServerKilledMidScan(t *testing.T) {
 	}
 }
 
-// bigTree is a directory whose listing spans many reads.
-func bigTree(t *testing.T) string {
+// bigTree makes root/big with n files, with names long enough that the
+// listing spans many reads.
+func bigTree(t *testing.T, n int) string {
 	t.Helper()
 	root := t.TempDir()
 	big := filepath.Join(root, "big")
 	if err := os.Mkdir(big, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for i := range 3000 {
+	for i := range n {
 		name := "file-with-a-name-long-enough-to-fill-the-socket-buffers-" + strings.Repeat("x", 60) + "-" + strconv.Itoa(i)
 		if err := os.WriteFile(filepath.Join(big, name), nil, 0o644); err != nil {
 			t.Fatal(err)
@@ -289,26 +291,75 @@ func bigTree(t *testing.T) string {
 	return root
 }
 
-// The data connection breaks in the middle of a listing: the server dies
-// after the first bytes of it arrived.
+// smallReceiveBuffer keeps a data connection's window small (an explicit
+// SO_RCVBUF also turns off autotuning, which on loopback grows to
+// megabytes), so the server is more likely still sending when the test
+// acts on the first bytes.
+func smallReceiveBuffer(_, _ string, c syscall.RawConn) error {
+	var serr error
+	if err := c.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+	}); err != nil {
+		return err
+	}
+	return serr
+}
+
+// The server dies while a listing streams in. The kernel may still deliver
+// what the server had written, and its 226 may already be here: a scan can
+// then legitimately succeed, but only with the whole listing. A short
+// success is the failure this test exists for.
 func TestDataConnectionBreaks(t *testing.T) {
-	root := bigTree(t)
+	const n = 6000
+	root := bigTree(t, n)
 	for _, force := range []bool{false, true} {
 		srv := ftpd.Start(t, root)
 		s := New(Options{ForceLIST: force})
-		killed := false
-		s.opts.onData = func() {
-			if !killed {
+		s.opts.dataControl = smallReceiveBuffer
+		killed, read := false, 0
+		s.opts.onData = func(n int) {
+			// Past the root's short listing, inside /big's.
+			if read += n; read > 64<<10 && !killed {
 				killed = true
 				if err := srv.Stop(); err != nil {
 					t.Error(err)
 				}
 			}
 		}
-		err := s.Scan(testCtx(t), scan.Target{URL: srv.URL(), Prefixes: []string{"/big/"}, Timeout: 10 * time.Second}, func(scan.Entry) error { return nil })
+		got := 0
+		err := s.Scan(testCtx(t), scan.Target{URL: srv.URL(), Prefixes: []string{"/big/"}, Timeout: 10 * time.Second}, func(scan.Entry) error {
+			got++
+			return nil
+		})
 		if !killed {
 			t.Fatal("no listing data was read")
 		}
+		switch {
+		case err == nil && got != n+1:
+			t.Errorf("ForceLIST=%v: short success: %d entries of %d", force, got, n+1)
+		case err != nil && !errors.Is(err, scan.ErrTruncated):
+			t.Errorf("ForceLIST=%v: %v, want ErrTruncated", force, err)
+		}
+		t.Logf("ForceLIST=%v: %d entries, %v", force, got, err)
+	}
+}
+
+// The server dies as a listing begins (its data connection is being
+// opened): nothing of that listing arrives, and the scan fails.
+func TestServerDiesAsListingStarts(t *testing.T) {
+	root := t.TempDir()
+	scantest.Build(t, root)
+	for _, force := range []bool{false, true} {
+		srv := ftpd.Start(t, root)
+		s := New(Options{ForceLIST: force})
+		dials := 0
+		s.opts.dataControl = func(string, string, syscall.RawConn) error {
+			if dials++; dials == 2 { // the root's listing is the first
+				return srv.Stop()
+			}
+			return nil
+		}
+		err := s.Scan(testCtx(t), scan.Target{URL: srv.URL(), Timeout: 10 * time.Second}, func(scan.Entry) error { return nil })
 		if !errors.Is(err, scan.ErrTruncated) {
 			t.Errorf("ForceLIST=%v: %v, want ErrTruncated", force, err)
 		}
@@ -316,33 +367,38 @@ func TestDataConnectionBreaks(t *testing.T) {
 	}
 }
 
-// The server hangs in the middle of a listing: the inactivity timeout ends
-// the scan with ErrTruncated.
+// The server hangs (SIGSTOP) as a listing begins: the inactivity timeout
+// ends the scan with ErrTruncated, promptly.
 func TestListingTimeout(t *testing.T) {
-	root := bigTree(t)
+	root := t.TempDir()
+	scantest.Build(t, root)
 	srv := ftpd.Start(t, root)
 	s := New(Options{})
-	frozen := false
-	s.opts.onData = func() {
-		if !frozen {
-			frozen = true
-			if err := srv.Freeze(); err != nil {
-				t.Error(err)
-			}
-		}
-	}
+	s.opts.dataControl = func(string, string, syscall.RawConn) error { return srv.Freeze() }
 	start := time.Now()
-	err := s.Scan(testCtx(t), scan.Target{URL: srv.URL(), Prefixes: []string{"/big/"}, Timeout: 500 * time.Millisecond}, func(scan.Entry) error { return nil })
-	if !frozen {
-		t.Fatal("no listing data was read")
-	}
+	err := s.Scan(testCtx(t), scan.Target{URL: srv.URL(), Timeout: 500 * time.Millisecond}, func(scan.Entry) error { return nil })
 	if !errors.Is(err, scan.ErrTruncated) {
 		t.Errorf("Scan: %v, want ErrTruncated", err)
 	}
-	if d := time.Since(start); d > 10*time.Second {
+	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("timeout took %v", d)
 	}
 	t.Log(err)
+}
+
+// pure-ftpd stops every listing at 10000 entries (its default -L) and
+// still answers 226; only the reply's text says "Output truncated". The
+// scan must fail, not report a directory that lost its tail.
+func TestServerTruncatesListing(t *testing.T) {
+	root := bigTree(t, 10001)
+	srv := ftpd.Start(t, root)
+	for _, force := range []bool{false, true} {
+		err := New(Options{ForceLIST: force}).Scan(testCtx(t), scan.Target{URL: srv.URL(), Timeout: 10 * time.Second}, func(scan.Entry) error { return nil })
+		if !errors.Is(err, scan.ErrTruncated) {
+			t.Errorf("ForceLIST=%v: %v, want ErrTruncated", force, err)
+		}
+		t.Logf("ForceLIST=%v: %v", force, err)
+	}
 }
 
 // A directory the server shows twice under different names (a bind mount

@@ -528,3 +528,27 @@ func parseDOSTime(date, tod string) (time.Time, error) {
 	}
 	return t, nil
 }
+
+// checkReplies reads the control connection's replies to a listing command
+// for a server saying the listing is incomplete although it ended with 226.
+// pure-ftpd caps every listing (MLSD included) at 10000 entries unless run
+// with -L, and says so only in the text: "226 Output truncated to 10000
+// matches". A complete listing ends "226 N matches total", which must agree
+// with the lines received.
+func checkReplies(replies []byte, nlines int) error {
+	for _, line := range lines(replies) {
+		if len(line) < 4 || !strings.HasPrefix(line, "226") || (line[3] != ' ' && line[3] != '-') {
+			continue
+		}
+		text := line[4:]
+		if strings.Contains(strings.ToLower(text), "truncated") {
+			return fmt.Errorf("server says %q", line)
+		}
+		if n, ok := strings.CutSuffix(text, " matches total"); ok && isDigits(n) {
+			if want, err := strconv.Atoi(n); err == nil && want != nlines {
+				return fmt.Errorf("server says %q, sent %d lines", line, nlines)
+			}
+		}
+	}
+	return nil
+}

@@ -309,3 +309,21 @@ func FuzzParseMLSD(f *testing.F) {
 		}
 	})
 }
+
+func TestCheckReplies(t *testing.T) {
+	for _, tc := range []struct {
+		replies string
+		lines   int
+		ok      bool
+	}{
+		{"150 Accepted data connection\r\n226-Options: -a -l \r\n226 2502 matches total\r\n", 2502, true},
+		{"150 Accepted data connection\r\n226 2502 matches total\r\n", 2501, false},
+		{"150 Accepted data connection\r\n226 Output truncated to 10000 matches\r\n", 10000, false},
+		{"150 ok\r\n226 Transfer complete\r\n", 7, true}, // other servers: no count
+		{"", 0, true},
+	} {
+		if err := checkReplies([]byte(tc.replies), tc.lines); (err == nil) != tc.ok {
+			t.Errorf("checkReplies(%q, %d) = %v", tc.replies, tc.lines, err)
+		}
+	}
+}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/mirrorkit/mirrorkit/internal/scan"
 	"github.com/mirrorkit/mirrorkit/internal/scan/scantest"
+	"github.com/mirrorkit/mirrorkit/internal/testutil"
 	"github.com/mirrorkit/mirrorkit/internal/testutil/nginx"
 )
 
@@ -129,9 +130,7 @@ func containsString(ss []string, s string) bool {
 }
 
 func TestStagedDirIsSkipped(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("the staged directory is readable by nginx's workers unless the test runs as root (workers run as nobody)")
-	}
+	testutil.RequireRoot(t, "the staged directory is readable by nginx's workers unless the test runs as root (workers run as nobody)")
 	root := t.TempDir()
 	scantest.Build(t, root)
 	srv := nginx.Start(t, root, nginx.AccessLog())
@@ -151,9 +150,7 @@ func TestStagedDirIsSkipped(t *testing.T) {
 }
 
 func TestBaseForbiddenIsAuth(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs nginx's workers to run as nobody (root test)")
-	}
+	testutil.RequireRoot(t, "needs nginx's workers to run as nobody (root test)")
 	root := t.TempDir()
 	srv := nginx.Start(t, root)
 	if err := os.Chmod(root, 0o750); err != nil {

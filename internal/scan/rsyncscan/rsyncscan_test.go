@@ -84,9 +84,7 @@ func TestConformance(t *testing.T) {
 // open it and exits 23; the scan is still complete for any client.
 func TestConformanceListNonreadable(t *testing.T) {
 	t.Parallel()
-	if os.Geteuid() != 0 {
-		t.Skip("only a daemon started as root serves as nobody, who cannot read the staged directory")
-	}
+	testutil.RequireRoot(t, "only a daemon started as root serves as nobody, who cannot read the staged directory")
 	testutil.RequireTool(t, "rsync")
 	root := t.TempDir()
 	scantest.Build(t, root)

@@ -33,8 +33,10 @@ type Service struct {
 	TraceFiles []string
 	// Passwords for rsync and FTP logins, by mirror name.
 	Passwords map[string]string
-	Log       *slog.Logger
-	Now       func() time.Time
+	// MaxAge: a mirror whose last good scan is older is stale.
+	MaxAge time.Duration
+	Log    *slog.Logger
+	Now    func() time.Time
 
 	mu sync.Mutex
 	// build is the catalog build the inventory's catalog came from; stored
@@ -42,6 +44,18 @@ type Service struct {
 	build int64
 	// changed maps a catalog entry id to the build that last changed it.
 	changed map[inventory.FileID]int64
+	// lastGood is each mirror's last good scan.
+	lastGood map[int64]time.Time
+}
+
+// LastGood returns when a mirror's last good scan finished and whether that
+// is recent enough (within MaxAge) for the mirror to count as fresh. A mirror
+// never scanned is not fresh.
+func (s *Service) LastGood(mirrorID int64) (time.Time, bool) {
+	s.mu.Lock()
+	t, ok := s.lastGood[mirrorID]
+	s.mu.Unlock()
+	return t, ok && (s.MaxAge <= 0 || s.now().Sub(t) <= s.MaxAge)
 }
 
 // Load fills the inventory from the store: the catalog, then every mirror's
@@ -63,7 +77,9 @@ func (s *Service) Load(ctx context.Context) error {
 		return fmt.Errorf("load holdings: %w", err)
 	}
 	var cols []*inventory.Column
+	lastGood := make(map[int64]time.Time, len(holdings))
 	for _, h := range holdings {
+		lastGood[h.MirrorID] = h.ScannedAt
 		rb := roaring.New()
 		if _, err := rb.ReadFrom(bytes.NewReader(h.Files)); err != nil {
 			s.log().Warn("stored holdings unreadable; the mirror waits for its next scan", "mirror_id", h.MirrorID, "err", err)
@@ -85,6 +101,9 @@ func (s *Service) Load(ctx context.Context) error {
 			return err
 		}
 	}
+	s.mu.Lock()
+	s.lastGood = lastGood
+	s.mu.Unlock()
 	return nil
 }
 
@@ -211,6 +230,12 @@ func (s *Service) ScanMirror(ctx context.Context, m registry.Mirror) (Result, er
 	if _, err := s.Inventory.Commit(col); err != nil {
 		return res, err
 	}
+	s.mu.Lock()
+	if s.lastGood == nil {
+		s.lastGood = map[int64]time.Time{}
+	}
+	s.lastGood[m.ID] = res.FinishedAt
+	s.mu.Unlock()
 	s.log().Info("mirror scanned", "mirror", m.Name, "protocol", res.Protocol, "entries", res.Entries,
 		"current", res.Current, "stale", res.Stale, "missing", res.Missing, "extra", res.Extra,
 		"completion", fmt.Sprintf("%.1f%%", res.Completion), "duration", res.FinishedAt.Sub(res.StartedAt))

@@ -292,10 +292,26 @@ func TestRestartAndCatalogChange(t *testing.T) {
 	}
 	want := f.publicFiles()
 
+	if _, fresh := f.svc.LastGood(m.ID); !fresh {
+		t.Fatal("a mirror scanned just now is not fresh")
+	}
 	restarted := f.newService()
+	if _, fresh := restarted.LastGood(m.ID); fresh {
+		t.Fatal("fresh before anything was loaded")
+	}
 	if err := restarted.Load(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	if at, fresh := restarted.LastGood(m.ID); !fresh || at.IsZero() {
+		t.Fatalf("after restart: last good %v fresh %v", at, fresh)
+	}
+	// Time passes beyond max_age without a good scan: stale.
+	restarted.MaxAge = time.Hour
+	restarted.Now = func() time.Time { return time.Now().Add(2 * time.Hour) }
+	if _, fresh := restarted.LastGood(m.ID); fresh {
+		t.Fatal("a mirror unscanned for longer than max_age is still fresh")
+	}
+	restarted.Now = nil
 	if got := restarted.Inventory.Snapshot().Held(m.ID); got != want {
 		t.Fatalf("after restart the mirror holds %d, want %d", got, want)
 	}

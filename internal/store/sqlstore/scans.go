@@ -108,7 +108,8 @@ func (s *DB) scans(ctx context.Context, query string, args ...any) ([]store.Scan
 
 // Holdings implements store.Scans.
 func (s *DB) Holdings(ctx context.Context) ([]store.Holdings, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT mirror_id, scan_id, catalog_build, files FROM mirror_holdings ORDER BY mirror_id`)
+	rows, err := s.db.QueryContext(ctx, `SELECT h.mirror_id, h.scan_id, h.catalog_build, h.files, s.finished_at
+		FROM mirror_holdings h JOIN mirror_scans s ON s.id = h.scan_id ORDER BY h.mirror_id`)
 	if err != nil {
 		return nil, s.wrap("read holdings", err)
 	}
@@ -116,7 +117,7 @@ func (s *DB) Holdings(ctx context.Context) ([]store.Holdings, error) {
 	out := []store.Holdings{}
 	for rows.Next() {
 		var h store.Holdings
-		if err := rows.Scan(&h.MirrorID, &h.ScanID, &h.CatalogBuild, &h.Files); err != nil {
+		if err := rows.Scan(&h.MirrorID, &h.ScanID, &h.CatalogBuild, &h.Files, scanTime{&h.ScannedAt}); err != nil {
 			return nil, s.wrap("read holdings", err)
 		}
 		out = append(out, h)

@@ -31,7 +31,8 @@ func (s suite) scanHistory(t *testing.T) {
 		t.Fatal("a failed scan replaced holdings")
 	}
 	hs := must(st.Holdings(ctx(t)))(t)
-	if len(hs) != 1 || hs[0].MirrorID != a.ID || hs[0].ScanID != r1.ID || hs[0].CatalogBuild != 4 || string(hs[0].Files) != "\x01\x02\x03" {
+	if len(hs) != 1 || hs[0].MirrorID != a.ID || hs[0].ScanID != r1.ID || hs[0].CatalogBuild != 4 || string(hs[0].Files) != "\x01\x02\x03" ||
+		!hs[0].ScannedAt.Equal(ok.FinishedAt) {
 		t.Fatalf("holdings %+v", hs)
 	}
 	list := must(st.Scans(ctx(t), "a", 10))(t)

@@ -19,6 +19,10 @@
 // to chroot and drop privileges; without root Start skips (fails under
 // CI=true).
 //
+// The server keeps pure-ftpd's default listing cap (10000 entries per
+// listing, reported only in the 226 text), as a mirror left at defaults
+// would, so tests can check that scanners notice it.
+//
 // Without WithUser the server runs anonymous-only (-e), and then pure-ftpd
 // logs any user name in as anonymous rather than refusing it.
 //

@@ -67,9 +67,7 @@ func TestDaemonServesAndStops(t *testing.T) {
 // As root the daemon serves as nobody, so a 0750 root directory is as
 // invisible to clients as a staged directory on a real mirror.
 func TestDaemonHidesNonreadable(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("the daemon only drops to nobody when started as root")
-	}
+	testutil.RequireRoot(t, "the daemon only drops to nobody when started as root")
 	bin := testutil.RequireTool(t, "rsync")
 	root := t.TempDir()
 	staged := filepath.Join(root, "staged")

@@ -110,13 +110,23 @@ func CleanPath(raw string) (string, error) {
 	case strings.ContainsRune(raw, 0):
 		return "", fmt.Errorf("%w: NUL byte in path %q", ErrBadListing, raw)
 	}
-	for _, seg := range strings.Split(raw, "/") {
+	// Every listed name passes here, so no allocation on the common path:
+	// segments are checked in place, and path.Clean returns an already clean
+	// path without copying it.
+	for rest := raw; ; {
+		seg, tail, more := strings.Cut(rest, "/")
 		if seg == ".." {
 			return "", fmt.Errorf("%w: path %q climbs out with ..", ErrBadListing, raw)
 		}
+		if !more {
+			break
+		}
+		rest = tail
 	}
-	p := path.Clean("/" + raw)
-	return p, nil
+	if raw[0] != '/' {
+		raw = "/" + raw
+	}
+	return path.Clean(raw), nil
 }
 
 // Under reports whether the clean path p lies under one of the prefixes (or

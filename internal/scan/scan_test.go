@@ -59,3 +59,12 @@ func FuzzCleanPath(f *testing.F) {
 		}
 	})
 }
+
+func TestCleanPathAllocations(t *testing.T) {
+	if n := testing.AllocsPerRun(100, func() { CleanPath("/pool/main/p/pkg/x_1.0_amd64.deb") }); n != 0 {
+		t.Fatalf("a clean absolute path costs %v allocations", n)
+	}
+	if n := testing.AllocsPerRun(100, func() { CleanPath("pool/main/p/pkg/x_1.0_amd64.deb") }); n > 1 {
+		t.Fatalf("a clean relative path costs %v allocations", n)
+	}
+}

@@ -92,7 +92,7 @@ func (s *Scanner) Scan(ctx context.Context, t scan.Target, emit func(scan.Entry)
 	args = append(args, "--", base)
 
 	lines := 0
-	consume := func(r io.Reader) error { return readListing(r, t.Prefixes, emit, &lines) }
+	consume := func(r io.Reader) error { return readListing(batching{r: r}, t.Prefixes, emit, &lines) }
 	var errs stderrReport
 	err = rsync.Run(ctx, rsync.Cmd{Path: s.opts.Binary, Args: args, Env: env(t), Stdout: consume, StderrLine: errs.add})
 	if err == nil {
@@ -157,6 +157,28 @@ func readListing(r io.Reader, prefixes []string, emit func(scan.Entry) error, li
 			return &emitError{err}
 		}
 	}
+}
+
+// batching reads a pipe in batches. rsync writes its listing one line per
+// write; a reader that wakes for every line costs both processes a context
+// switch per line, which on a two-core machine made the scan ~50% slower than
+// rsync writing to /dev/null. After a short read, waiting a moment lets the
+// pipe fill; rsync never blocks meanwhile, as the pipe holds far more than
+// what arrives in that time.
+type batching struct {
+	r io.Reader
+}
+
+// batchWait is how long a short read waits for more; at rsync's listing
+// speed (~20 MB/s) about 20 KiB arrive in it.
+const batchWait = time.Millisecond
+
+func (b batching) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err == nil && n < len(p)/4 {
+		time.Sleep(batchWait)
+	}
+	return n, err
 }
 
 // toEntry turns a listing line into an Entry; ok is false for lines that are

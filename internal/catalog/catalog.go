@@ -86,7 +86,9 @@ type Options struct {
 	PieceSize int64
 	// Excludes are skipped entirely.
 	Excludes Excludes
-	// Workers hash in parallel; 0 means one per CPU.
+	// Workers hash in parallel; 0 means four per CPU: reading many small
+	// files waits on system calls more than on the CPU, and extra workers on
+	// large files only interleave.
 	Workers int
 	// Previous is the last build, by path: entries whose dev, inode, size and
 	// mtime are unchanged keep their hashes instead of being read again.
@@ -269,7 +271,7 @@ func hashAll(ctx context.Context, root string, entries []Entry, opts Options, st
 	}
 	workers := opts.Workers
 	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
+		workers = min(32, 4*runtime.GOMAXPROCS(0))
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -261,11 +261,13 @@ func BenchmarkBuild100k(b *testing.B) {
 		}
 	}
 	var prev []Entry
-	b.Run("first", func(b *testing.B) {
-		for b.Loop() {
-			prev, _ = build(b, root, Options{})
-		}
-	})
+	for _, w := range []int{2, 0} {
+		b.Run(fmt.Sprintf("first/workers=%d", w), func(b *testing.B) {
+			for b.Loop() {
+				prev, _ = build(b, root, Options{Workers: w})
+			}
+		})
+	}
 	b.Run("unchanged", func(b *testing.B) {
 		if prev == nil {
 			prev, _ = build(b, root, Options{})

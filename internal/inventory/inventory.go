@@ -2,6 +2,7 @@ package inventory
 
 import (
 	"fmt"
+	"iter"
 	"maps"
 	"math/bits"
 	"sync"
@@ -111,6 +112,17 @@ func (s *Snapshot) Mirror(slot int) int64 {
 
 // Slots is the number of slots, free ones included.
 func (s *Snapshot) Slots() int { return len(s.mirror) }
+
+// FileIDs yields the id of every catalog file, in id order.
+func (s *Snapshot) FileIDs() iter.Seq[FileID] {
+	return func(yield func(FileID) bool) {
+		for id, p := range s.files.path {
+			if p != "" && !yield(FileID(id)) {
+				return
+			}
+		}
+	}
+}
 
 // Files is the number of catalog files.
 func (s *Snapshot) Files() int { return s.files.live }

@@ -81,6 +81,14 @@ type Scanner interface {
 	ReadFile(ctx context.Context, t Target, p string, max int64) ([]byte, error)
 }
 
+// Verifier is a scanner that can also check given paths one by one, for
+// mirrors that publish no listing (HTTP servers without index pages).
+type Verifier interface {
+	// Verify emits an entry for each of paths the mirror has; absent ones are
+	// skipped, and any other failure fails the run.
+	Verify(ctx context.Context, t Target, paths []string, emit func(Entry) error) error
+}
+
 // Errors scanners wrap, so the scheduler can tell a dead mirror from a bad one.
 var (
 	// ErrUnreachable: the mirror did not answer (refused, DNS, timeout).

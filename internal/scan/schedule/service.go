@@ -175,6 +175,12 @@ func (s *Service) ScanMirror(ctx context.Context, m registry.Mirror) (Result, er
 		}
 		target = scan.Target{URL: base, Prefixes: m.Content, Timeout: s.IOTimeout, Password: s.Passwords[m.Name]}
 		c, n, err := s.list(ctx, m.ID, sc, target)
+		if v, ok := sc.(scan.Verifier); ok && (errors.Is(err, scan.ErrAuth) || errors.Is(err, scan.ErrBadListing)) {
+			// No index pages (autoindex off, or a custom page): check the
+			// catalog's files one by one instead, rate-limited by the scanner.
+			res.Attempts = append(res.Attempts, Attempt{Protocol: string(p), Error: err.Error() + "; checking catalog files with HEAD"})
+			c, n, err = s.verify(ctx, m, v, target)
+		}
 		if err == nil {
 			col, used, res.Protocol, res.Entries = c, sc, string(p), n
 			break
@@ -247,6 +253,31 @@ func (s *Service) list(ctx context.Context, mirrorID int64, sc scan.Scanner, t s
 	col := s.Inventory.NewColumn(mirrorID)
 	n := 0
 	err := sc.Scan(ctx, t, func(e scan.Entry) error {
+		n++
+		if e.Type == scan.File {
+			col.Add(e.Path, e.Size, e.ModTime, e.Precision)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, n, err
+	}
+	return col, n, nil
+}
+
+// verify checks the catalog's public files under the mirror's content one
+// by one. Like a listing, it credits nothing unless it completes.
+func (s *Service) verify(ctx context.Context, m registry.Mirror, v scan.Verifier, t scan.Target) (*inventory.Column, int, error) {
+	col := s.Inventory.NewColumn(m.ID)
+	snap := s.Inventory.Snapshot()
+	var paths []string
+	for id := range snap.FileIDs() {
+		if f, ok := snap.File(id); ok && !f.Staged && m.Carries(f.Path) {
+			paths = append(paths, f.Path)
+		}
+	}
+	n := 0
+	err := v.Verify(ctx, t, paths, func(e scan.Entry) error {
 		n++
 		if e.Type == scan.File {
 			col.Add(e.Path, e.Size, e.ModTime, e.Precision)

@@ -381,3 +381,21 @@ func FuzzParseTrace(f *testing.F) {
 		}
 	})
 }
+
+// A mirror whose web server shows no index pages is checked file by file.
+func TestHTTPWithoutIndexFallsBackToHEAD(t *testing.T) {
+	f := newFixture(t)
+	f.svc.Load(context.Background())
+	web := nginx.Start(t, f.origin, nginx.ServerDirectives("location / { autoindex off; }"))
+	m := f.mirror("no-index", registry.URLs{HTTP: web.URL()})
+	res, err := f.svc.ScanMirror(context.Background(), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Protocol != "http" || len(res.Attempts) != 1 || !strings.Contains(res.Attempts[0].Error, "HEAD") {
+		t.Fatalf("result %+v", res)
+	}
+	if want := f.publicFiles(); res.Current != want || res.Missing != 0 {
+		t.Fatalf("current %d of %d: %+v", res.Current, want, res)
+	}
+}

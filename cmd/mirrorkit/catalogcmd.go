@@ -89,6 +89,28 @@ func (a *app) remoteCatalog(ctx context.Context, origin string, ex catalog.Exclu
 	return catalog.FromListing(listing, ex), nil
 }
 
+// rebuildCatalog builds and stores the catalog, returning the recorded build.
+func (a *app) rebuildCatalog(ctx context.Context, st store.Store, origin string) (store.CatalogBuild, catalog.Stats, error) {
+	started := time.Now()
+	_, entries, stats, err := a.buildCatalog(ctx, st, origin)
+	if err != nil {
+		return store.CatalogBuild{}, stats, err
+	}
+	b := store.CatalogBuild{Origin: origin, StartedAt: started, FinishedAt: time.Now(), Files: stats.Files, Dirs: stats.Dirs,
+		Symlinks: stats.Symlinks, Staged: stats.Staged, Bytes: stats.Bytes, Hashed: stats.Hashed, Cached: stats.Cached}
+	if _, err := st.SaveCatalog(ctx, entries, b); err != nil {
+		return b, stats, err
+	}
+	builds, err := st.CatalogBuilds(ctx, 1)
+	if err != nil || len(builds) == 0 {
+		return b, stats, errors.Join(err, errors.New("catalog build not recorded"))
+	}
+	b = builds[0]
+	a.log.Debug("catalog built", "origin", origin, "files", b.Files, "bytes", b.Bytes, "hashed", b.Hashed,
+		"cached", b.Cached, "added", b.Added, "changed", b.Changed, "removed", b.Removed, "duration", stats.Duration)
+	return b, stats, nil
+}
+
 func countType(es []catalog.Entry, t scan.Type) int {
 	n := 0
 	for _, e := range es {
@@ -112,23 +134,10 @@ and store the result. Prints what changed since the last build.`,
 			if !cmd.Flags().Changed("origin") {
 				origin = a.cfg.Catalog.Origin
 			}
-			started := time.Now()
-			_, entries, stats, err := a.buildCatalog(cmd.Context(), st, origin)
+			b, stats, err := a.rebuildCatalog(cmd.Context(), st, origin)
 			if err != nil {
 				return err
 			}
-			b := store.CatalogBuild{Origin: origin, StartedAt: started, FinishedAt: time.Now(), Files: stats.Files, Dirs: stats.Dirs,
-				Symlinks: stats.Symlinks, Staged: stats.Staged, Bytes: stats.Bytes, Hashed: stats.Hashed, Cached: stats.Cached}
-			if _, err := st.SaveCatalog(cmd.Context(), entries, b); err != nil {
-				return err
-			}
-			builds, err := st.CatalogBuilds(cmd.Context(), 1)
-			if err != nil || len(builds) == 0 {
-				return errors.Join(err, errors.New("catalog build not recorded"))
-			}
-			b = builds[0]
-			a.log.Debug("catalog built", "origin", origin, "files", b.Files, "bytes", b.Bytes, "hashed", b.Hashed,
-				"cached", b.Cached, "added", b.Added, "changed", b.Changed, "removed", b.Removed, "duration", stats.Duration)
 			return a.emit(asJSON, b, "catalog of %s: %d files (%s), %d directories, %d symlinks, %d staged\n"+
 				"hashed %d files (%s), reused %d cached hashes; %d added, %d changed, %d removed; %s",
 				origin, b.Files, humanize.IBytes(uint64(b.Bytes)), b.Dirs, b.Symlinks, b.Staged,

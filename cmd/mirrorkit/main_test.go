@@ -635,7 +635,10 @@ func TestScannerDaemon(t *testing.T) {
 	c.ok("catalog", "build", "--origin", origin)
 	c.ok("site", "add", "s")
 	c.ok("mirror", "add", "m", "--site", "s", "--rsync", d.URL("pub"), "--country", "DE")
-	c.env = append(c.env, "MIRRORKIT_SCAN_JITTER=0s")
+	// The daemon also rebuilds the catalog (at start, then every minute): the
+	// new file must show up in a second build.
+	os.WriteFile(filepath.Join(origin, "g.iso"), []byte("new"), 0o644)
+	c.env = append(c.env, "MIRRORKIT_SCAN_JITTER=0s", "MIRRORKIT_CATALOG_ORIGIN="+origin, "MIRRORKIT_CATALOG_INTERVAL=1m")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan result, 1)
 	go func() { done <- c.runCtx(ctx, "", "scanner") }()
@@ -643,7 +646,8 @@ func TestScannerDaemon(t *testing.T) {
 	for {
 		var scans []struct{ OK bool }
 		json.Unmarshal([]byte(c.ok("mirror", "scans", "m", "--json")), &scans)
-		if len(scans) > 0 && scans[0].OK {
+		r := c.run("catalog", "show", "/g.iso")
+		if len(scans) > 0 && scans[0].OK && r.code == 0 {
 			break
 		}
 		if time.Now().After(deadline) {

@@ -209,6 +209,26 @@ func scanRows(scans []store.ScanRecord) [][]string {
 	return rows
 }
 
+// catalogLoop rebuilds the catalog on an interval; the scheduler notices each
+// new build and loads it before its next round.
+func (a *app) catalogLoop(ctx context.Context, st store.Store, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		b, _, err := a.rebuildCatalog(ctx, st, a.cfg.Catalog.Origin)
+		if err != nil && ctx.Err() == nil {
+			a.log.Warn("catalog rebuild failed; scans keep the previous catalog", "origin", a.cfg.Catalog.Origin, "err", err)
+		} else if err == nil {
+			a.log.Info("catalog rebuilt", "build", b.ID, "files", b.Files, "added", b.Added, "changed", b.Changed, "removed", b.Removed)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
 func (a *app) scannerCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "scanner",
@@ -217,7 +237,8 @@ func (a *app) scannerCommand() *cobra.Command {
 at most scan.concurrency at once. A failing mirror is retried after a delay
 that doubles with each failure, up to scan.max_backoff; it keeps the holdings
 of its last good scan meanwhile. New catalog builds and registry changes are
-picked up without a restart. Stops cleanly on SIGINT or SIGTERM.`,
+picked up without a restart. With catalog.interval set, the catalog is rebuilt
+from catalog.origin on that interval too. Stops cleanly on SIGINT or SIGTERM.`,
 		Args: exactArgs(),
 		RunE: a.withStore(func(cmd *cobra.Command, st store.Store, _ []string) error {
 			svc, err := a.scanService(cmd.Context(), st)
@@ -251,6 +272,9 @@ picked up without a restart. Stops cleanly on SIGINT or SIGTERM.`,
 				},
 			}
 			a.log.Info("scanner started", "interval", c.Interval, "concurrency", c.Concurrency, "catalog_files", svc.Inventory.Snapshot().Files())
+			if every := time.Duration(a.cfg.Catalog.Interval); every > 0 && a.cfg.Catalog.Origin != "" {
+				go a.catalogLoop(cmd.Context(), st, every)
+			}
 			err = s.Run(cmd.Context())
 			if errors.Is(err, context.Canceled) {
 				a.log.Info("scanner stopped")

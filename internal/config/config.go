@@ -68,6 +68,9 @@ type Catalog struct {
 	PieceSize Size `toml:"piece_size" json:"piece_size"`
 	// Workers hashing in parallel; 0 picks for the machine.
 	Workers int `toml:"workers" json:"workers"`
+	// Interval between rebuilds by the scanner daemon; 0 rebuilds only on
+	// demand (`mirrorkit catalog build`, e.g. from the publisher's release job).
+	Interval Duration `toml:"interval" json:"interval"`
 }
 
 // Scan says how mirrors are scanned.
@@ -300,6 +303,9 @@ func (c *Config) validate(e *Error) {
 	}
 	if ps := int64(c.Catalog.PieceSize); ps != 0 && (ps < minPieceSize || ps > maxPieceSize) {
 		c.problem(e, "catalog.piece_size", fmt.Sprintf("%s is out of range (0 for none, or %s..%s)", c.Catalog.PieceSize, Size(minPieceSize), Size(maxPieceSize)))
+	}
+	if d := time.Duration(c.Catalog.Interval); d != 0 && (d < time.Minute || d > 7*24*time.Hour) {
+		c.problem(e, "catalog.interval", fmt.Sprintf("%s is out of range (0 for on demand only, or 1m..168h)", d))
 	}
 	c.checkDuration(e, "scan.interval", c.Scan.Interval, time.Minute, 7*24*time.Hour)
 	c.checkDuration(e, "scan.jitter", c.Scan.Jitter, 0, time.Duration(c.Scan.Interval))

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"github.com/spf13/cobra"
 
 	"github.com/mirrorkit/mirrorkit/internal/registry"
@@ -638,7 +642,14 @@ func TestScannerDaemon(t *testing.T) {
 	// The daemon also rebuilds the catalog (at start, then every minute): the
 	// new file must show up in a second build.
 	os.WriteFile(filepath.Join(origin, "g.iso"), []byte("new"), 0o644)
-	c.env = append(c.env, "MIRRORKIT_SCAN_JITTER=0s", "MIRRORKIT_CATALOG_ORIGIN="+origin, "MIRRORKIT_CATALOG_INTERVAL=1m")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsAddr := l.Addr().String()
+	l.Close()
+	c.env = append(c.env, "MIRRORKIT_SCAN_JITTER=0s", "MIRRORKIT_CATALOG_ORIGIN="+origin, "MIRRORKIT_CATALOG_INTERVAL=1m",
+		"MIRRORKIT_SCAN_METRICS_LISTEN="+metricsAddr)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan result, 1)
 	go func() { done <- c.runCtx(ctx, "", "scanner") }()
@@ -656,8 +667,38 @@ func TestScannerDaemon(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	// The daemon's /metrics, read with Prometheus's own parser.
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	okScans := 0.0
+	for _, m := range families["mirrorkit_scans_total"].GetMetric() {
+		labels := map[string]string{}
+		for _, lp := range m.GetLabel() {
+			labels[lp.GetName()] = lp.GetValue()
+		}
+		if labels["outcome"] == "ok" && labels["protocol"] == "rsync" {
+			okScans = m.GetCounter().GetValue()
+		}
+	}
+	if okScans < 1 || families["mirrorkit_inventory_files"] == nil || families["mirrorkit_mirror_completion_ratio"] == nil {
+		cancel()
+		t.Fatalf("metrics: ok rsync scans %v; families %d", okScans, len(families))
+	}
 	cancel()
 	if r := <-done; r.code != 0 {
 		t.Fatalf("scanner exit %d: %s", r.code, r.err)
+	}
+	if _, err := http.Get("http://" + metricsAddr + "/metrics"); err == nil {
+		t.Fatal("the metrics server is still up after the scanner stopped")
 	}
 }

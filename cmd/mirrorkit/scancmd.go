@@ -5,11 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
+	"net/http"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/dustin/go-humanize"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
 	"github.com/mirrorkit/mirrorkit/internal/inventory"
@@ -209,6 +214,28 @@ func scanRows(scans []store.ScanRecord) [][]string {
 	return rows
 }
 
+// serveMetrics serves /metrics until stop is called.
+func (a *app) serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics listener (scan.metrics_listen): %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("metrics server stopped", "err", err)
+		}
+	}()
+	a.log.Info("metrics listening", "addr", ln.Addr().String())
+	return func() {
+		shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdown)
+	}, nil
+}
+
 // catalogLoop rebuilds the catalog on an interval; the scheduler notices each
 // new build and loads it before its next round.
 func (a *app) catalogLoop(ctx context.Context, st store.Store, every time.Duration) {
@@ -265,11 +292,22 @@ from catalog.origin on that interval too. Stops cleanly on SIGINT or SIGTERM.`,
 				},
 				Interval: time.Duration(c.Interval), Jitter: time.Duration(c.Jitter), MaxBackoff: time.Duration(c.MaxBackoff),
 				Concurrency: c.Concurrency, Rand: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
-				OnResult: func(r schedule.Result, err error) {
-					if err != nil && r.Mirror != "" {
-						a.log.Warn("scan failed", "mirror", r.Mirror, "err", err)
-					}
-				},
+			}
+			reg := prometheus.NewRegistry()
+			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+			metrics := schedule.NewMetrics(reg, svc)
+			s.OnResult = func(r schedule.Result, err error) {
+				metrics.Observe(r, err)
+				if err != nil && r.Mirror != "" {
+					a.log.Warn("scan failed", "mirror", r.Mirror, "err", err)
+				}
+			}
+			if l := c.MetricsListen; l != "" {
+				stop, err := a.serveMetrics(cmd.Context(), l, reg)
+				if err != nil {
+					return err
+				}
+				defer stop()
 			}
 			a.log.Info("scanner started", "interval", c.Interval, "concurrency", c.Concurrency, "catalog_files", svc.Inventory.Snapshot().Files())
 			if every := time.Duration(a.cfg.Catalog.Interval); every > 0 && a.cfg.Catalog.Origin != "" {

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"reflect"
 	"regexp"
@@ -91,6 +92,9 @@ type Scan struct {
 	TraceFiles []string `toml:"trace_files" json:"trace_files"`
 	// HTTPRate bounds requests per second to one mirror when crawling HTTP.
 	HTTPRate int `toml:"http_rate" json:"http_rate"`
+	// MetricsListen is the scanner daemon's Prometheus /metrics address;
+	// "" turns it off.
+	MetricsListen string `toml:"metrics_listen" json:"metrics_listen"`
 }
 
 // Default returns the configuration used when nothing is set.
@@ -102,7 +106,8 @@ func Default() Config {
 		Catalog:  Catalog{Exclude: []string{}, Hashes: []string{"sha256"}},
 		Scan: Scan{Interval: Duration(time.Hour), Jitter: Duration(10 * time.Minute), Concurrency: 4,
 			Timeout: Duration(30 * time.Minute), IOTimeout: Duration(2 * time.Minute), MaxBackoff: Duration(12 * time.Hour),
-			MaxAge: Duration(24 * time.Hour), TraceFiles: []string{"/TIME", "/lastupdate", "/lastsync"}, HTTPRate: 20},
+			MaxAge: Duration(24 * time.Hour), TraceFiles: []string{"/TIME", "/lastupdate", "/lastsync"}, HTTPRate: 20,
+			MetricsListen: "127.0.0.1:9464"},
 	}
 }
 
@@ -318,6 +323,11 @@ func (c *Config) validate(e *Error) {
 	}
 	if c.Scan.HTTPRate < 1 || c.Scan.HTTPRate > 10000 {
 		c.problem(e, "scan.http_rate", fmt.Sprintf("%d is out of range 1..10000", c.Scan.HTTPRate))
+	}
+	if l := c.Scan.MetricsListen; l != "" {
+		if _, port, err := net.SplitHostPort(l); err != nil || port == "" {
+			c.problem(e, "scan.metrics_listen", fmt.Sprintf("%q is not HOST:PORT (\"\" turns metrics off)", l))
+		}
 	}
 	for _, p := range c.Scan.TraceFiles {
 		if !strings.HasPrefix(p, "/") || strings.Contains(p, "..") || strings.HasSuffix(p, "/") {

@@ -48,6 +48,13 @@ func (a *app) scanService(ctx context.Context, st store.Store) (*schedule.Servic
 		Log:        a.log,
 		Now:        a.now,
 	}
+	if c.PasswordsFile != "" {
+		pw, err := schedule.ReadPasswords(c.PasswordsFile)
+		if err != nil {
+			return nil, err
+		}
+		svc.Passwords = pw
+	}
 	if err := svc.Load(ctx); err != nil {
 		return nil, err
 	}

@@ -92,6 +92,9 @@ type Scan struct {
 	TraceFiles []string `toml:"trace_files" json:"trace_files"`
 	// HTTPRate bounds requests per second to one mirror when crawling HTTP.
 	HTTPRate int `toml:"http_rate" json:"http_rate"`
+	// PasswordsFile holds "MIRROR PASSWORD" lines for mirrors whose rsync or
+	// FTP URL needs a login (private mirrors, pre-bit-flip modules).
+	PasswordsFile string `toml:"passwords_file" json:"passwords_file"`
 	// MetricsListen is the scanner daemon's Prometheus /metrics address;
 	// "" turns it off.
 	MetricsListen string `toml:"metrics_listen" json:"metrics_listen"`

@@ -88,7 +88,7 @@ func Start(tb testing.TB, root string, opts ...Option) *Server {
 	if strings.ContainsAny(root, ":\n") {
 		tb.Fatalf("ftpd: root %q cannot be a passwd home directory", root)
 	}
-	if err := makeTraversable(root); err != nil {
+	if err := testutil.MakeTraversable(root); err != nil {
 		tb.Fatalf("ftpd: %v", err)
 	}
 	dir := tb.TempDir() // outside root: nothing of ours is served
@@ -147,7 +147,7 @@ func (s *Server) PID() int { return s.cmd.Process.Pid }
 var errExited = errors.New("pure-ftpd exited during start")
 
 func (s *Server) start(sh, mount, bin, passwd, pdb, root string) error {
-	port, err := freePort()
+	port, err := testutil.FreePort()
 	if err != nil {
 		return err
 	}
@@ -275,7 +275,7 @@ func (s *Server) Stop() error {
 	}
 	deadline := time.Now().Add(stopTimeout)
 	for {
-		left := groupMembers(pgid)
+		left := testutil.GroupMembers(pgid)
 		if len(left) == 0 {
 			return nil
 		}
@@ -304,54 +304,6 @@ func (s *Server) kill() {
 	case <-time.After(stopTimeout):
 	}
 	s.stopped = true
-}
-
-// groupMembers lists the live (non-zombie) processes of a process group.
-// Session processes orphaned by the kill are reparented to init, which here
-// may never reap them, so zombies count as gone.
-func groupMembers(pgid int) []int {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
-	var pids []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		// Fields after the command: state ppid pgrp ...
-		if f, ok := procStat(pid); ok && len(f) > 2 && f[2] == strconv.Itoa(pgid) && f[0] != "Z" {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
-}
-
-// procStat returns the fields of /proc/PID/stat after the command name, which
-// may itself contain spaces or ')'.
-func procStat(pid int) ([]string, bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return nil, false
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return nil, false
-	}
-	return strings.Fields(string(b[i+1:])), true
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find free port: %w", err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	if err := l.Close(); err != nil {
-		return 0, fmt.Errorf("find free port: %w", err)
-	}
-	return port, nil
 }
 
 // freePortRange finds n consecutive free ports: a port the kernel picks,
@@ -419,35 +371,6 @@ func makePureDB(pw, passwdFile, pdb, root string, c config) error {
 	mk := exec.CommandContext(ctx, pw, "mkdb", pdb, "-f", passwdFile)
 	if out, err := mk.CombinedOutput(); err != nil {
 		return fmt.Errorf("pure-pw mkdb: %w: %s", err, out)
-	}
-	return nil
-}
-
-// makeTraversable gives others search permission on root's ancestors inside
-// the system temp dir and read+search on root itself (see the package doc).
-func makeTraversable(root string) error {
-	tmp, err := filepath.EvalSymlinks(os.TempDir())
-	if err != nil {
-		return err
-	}
-	real, err := filepath.EvalSymlinks(root)
-	if err != nil {
-		return err
-	}
-	if !strings.HasPrefix(real, tmp+string(filepath.Separator)) {
-		return fmt.Errorf("root %s is outside %s: refusing to change permissions there", real, tmp)
-	}
-	for dir, bits := real, os.FileMode(0o055); dir != tmp; dir, bits = filepath.Dir(dir), 0o011 {
-		fi, err := os.Stat(dir)
-		if err != nil {
-			return err
-		}
-		if fi.Mode().Perm()&bits == bits {
-			continue
-		}
-		if err := os.Chmod(dir, fi.Mode().Perm()|bits); err != nil {
-			return err
-		}
 	}
 	return nil
 }

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mirrorkit/mirrorkit/internal/testutil"
 )
 
 // session logs in over a raw control connection and returns the reply to
@@ -108,7 +110,7 @@ func TestStopLeavesNothing(t *testing.T) {
 	if err := syscall.Kill(pid, 0); err == nil {
 		t.Errorf("server %d still exists after Stop", pid)
 	}
-	if left := groupMembers(pid); len(left) != 0 {
+	if left := testutil.GroupMembers(pid); len(left) != 0 {
 		t.Errorf("processes %v left after Stop", left)
 	}
 	if err := s.Stop(); err != nil {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -177,7 +176,7 @@ func (s *Server) readLog() ([]string, error) {
 var errPortTaken = errors.New("port taken")
 
 func (s *Server) start(bin, root string, c config) error {
-	port, err := freePort()
+	port, err := testutil.FreePort()
 	if err != nil {
 		return err
 	}
@@ -295,7 +294,7 @@ func (s *Server) Stop() error {
 		return nil
 	}
 	s.stopped = true
-	workers := childPIDs(s.cmd.Process.Pid)
+	workers := testutil.ChildPIDs(s.cmd.Process.Pid)
 	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		return fmt.Errorf("signal master %d: %w", s.cmd.Process.Pid, err)
 	}
@@ -307,7 +306,7 @@ func (s *Server) Stop() error {
 	}
 	deadline := time.Now().Add(stopTimeout)
 	for _, pid := range workers {
-		for processAlive(pid) {
+		for testutil.ProcessAlive(pid) {
 			if time.Now().After(deadline) {
 				_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
 				return fmt.Errorf("worker %d outlived its master", pid)
@@ -328,47 +327,11 @@ func (s *Server) kill() {
 	s.stopped = true
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find free port: %w", err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	if err := l.Close(); err != nil {
-		return 0, fmt.Errorf("find free port: %w", err)
-	}
-	return port, nil
-}
-
-// makeTraversable gives others search permission on root's ancestors inside
-// the system temp dir and read+search on root itself, so that workers running
-// as nobody can reach the tree (see the package comment).
+// makeTraversable opens the tree to the workers, which run as nobody only
+// when nginx starts as root; otherwise they run as us and need nothing.
 func makeTraversable(root string) error {
-	tmp, err := filepath.EvalSymlinks(os.TempDir())
-	if err != nil {
-		return err
-	}
-	real, err := filepath.EvalSymlinks(root)
-	if err != nil {
-		return err
-	}
 	if os.Geteuid() != 0 {
-		return nil // workers run as us; nothing to open up
+		return nil
 	}
-	if !strings.HasPrefix(real, tmp+string(filepath.Separator)) {
-		return fmt.Errorf("root %s is outside %s: refusing to change permissions there", real, tmp)
-	}
-	for dir, bits := real, os.FileMode(0o055); dir != tmp; dir, bits = filepath.Dir(dir), 0o011 {
-		fi, err := os.Stat(dir)
-		if err != nil {
-			return err
-		}
-		if fi.Mode().Perm()&bits == bits {
-			continue
-		}
-		if err := os.Chmod(dir, fi.Mode().Perm()|bits); err != nil {
-			return err
-		}
-	}
-	return nil
+	return testutil.MakeTraversable(root)
 }

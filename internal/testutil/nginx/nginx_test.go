@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/mirrorkit/mirrorkit/internal/testutil"
 )
 
 func get(t *testing.T, url string) (int, string) {
@@ -62,7 +64,7 @@ func TestStartJSON(t *testing.T) {
 func TestStopLeavesNoProcess(t *testing.T) {
 	s := Start(t, t.TempDir())
 	master := s.PID()
-	workers := childPIDs(master)
+	workers := testutil.ChildPIDs(master)
 	if len(workers) == 0 {
 		t.Fatalf("no workers under master %d", master)
 	}
@@ -70,7 +72,7 @@ func TestStopLeavesNoProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, pid := range append(workers, master) {
-		if processAlive(pid) {
+		if testutil.ProcessAlive(pid) {
 			t.Errorf("process %d still alive after Stop", pid)
 		}
 	}

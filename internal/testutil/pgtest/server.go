@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -21,6 +20,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/mirrorkit/mirrorkit/internal/testutil"
 )
 
 const (
@@ -221,7 +221,7 @@ func (s *Server) initdb(ctx context.Context) error {
 // startOnce starts the postmaster on a freshly probed port and reports
 // whether a failure was the port being taken, which is worth a retry.
 func (s *Server) startOnce(ctx context.Context) (portTaken bool, err error) {
-	port, err := freePort()
+	port, err := testutil.FreePort()
 	if err != nil {
 		return false, err
 	}
@@ -428,20 +428,6 @@ func uniq(ss ...string) []string {
 		}
 	}
 	return out
-}
-
-// freePort asks the kernel for a free port. It is free only until someone
-// else takes it, which is why start retries on "Address already in use".
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("pgtest: find free port: %w", err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	if err := l.Close(); err != nil {
-		return 0, fmt.Errorf("pgtest: find free port: %w", err)
-	}
-	return port, nil
 }
 
 // shellQuote is needed because pg_ctl hands -o to /bin/sh.

@@ -4,13 +4,13 @@ package pgtest
 
 import (
 	"bytes"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
+
+	"github.com/mirrorkit/mirrorkit/internal/testutil"
 )
 
 const platformSupported = true
@@ -22,61 +22,6 @@ func configureCmd(cmd *exec.Cmd) {
 
 func quitProcess(pid int) error { return syscall.Kill(pid, syscall.SIGQUIT) }
 func killProcess(pid int) error { return syscall.Kill(pid, syscall.SIGKILL) }
-
-// processAlive treats zombies as dead: the postmaster is not our child, and
-// whoever inherits it (PID 1 in a container) may be slow to reap it or never
-// reap it at all.
-func processAlive(pid int) bool {
-	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
-		return false
-	}
-	if state, ok := procState(pid); ok && state == 'Z' {
-		return false
-	}
-	return true
-}
-
-// procStat reads Linux's /proc; elsewhere they report !ok and
-// the callers fall back to what kill(2) can tell.
-func procStat(pid int) ([]string, bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return nil, false
-	}
-	// The command name in parentheses may itself contain spaces or ')'.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return nil, false
-	}
-	return strings.Fields(string(b[i+1:])), true
-}
-
-func procState(pid int) (byte, bool) {
-	f, ok := procStat(pid)
-	if !ok || len(f) < 1 || len(f[0]) != 1 {
-		return 0, false
-	}
-	return f[0][0], true
-}
-
-func childPIDs(ppid int) []int {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
-	var pids []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		f, ok := procStat(pid)
-		if ok && len(f) > 1 && f[1] == strconv.Itoa(ppid) {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
-}
 
 // isPostmasterOf checks that pid was started for dataDir: pg_ctl passes -D
 // on the postmaster's command line.
@@ -117,3 +62,6 @@ func searchableBy(dir string, uid, gid int) bool {
 		return perm&0o001 != 0
 	}
 }
+
+func processAlive(pid int) bool { return testutil.ProcessAlive(pid) }
+func childPIDs(ppid int) []int  { return testutil.ChildPIDs(ppid) }

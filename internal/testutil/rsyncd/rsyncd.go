@@ -83,7 +83,7 @@ func StartConfig(tb testing.TB, cfg Config) *Daemon {
 		tb.Fatalf("rsyncd: %v", err)
 	}
 	for _, m := range cfg.Modules {
-		if err := MakeTraversable(m.Path); err != nil {
+		if err := testutil.MakeTraversable(m.Path); err != nil {
 			tb.Fatalf("rsyncd: %v", err)
 		}
 	}
@@ -100,7 +100,7 @@ func StartConfig(tb testing.TB, cfg Config) *Daemon {
 }
 
 func start(tb testing.TB, bin, dir, conf string, bwlimit int) (d *Daemon, portTaken bool, err error) {
-	port, err := freePort()
+	port, err := testutil.FreePort()
 	if err != nil {
 		return nil, false, err
 	}
@@ -281,39 +281,4 @@ func writeConfig(dir string, cfg Config) (string, error) {
 		return "", err
 	}
 	return conf, nil
-}
-
-// MakeTraversable adds read and search permission for group and others to
-// p and each of its parents below os.TempDir(), so that the daemon's nobody
-// user can reach p. Directories outside os.TempDir() are left alone.
-func MakeTraversable(p string) error {
-	tmp, err := filepath.Abs(os.TempDir())
-	if err != nil {
-		return err
-	}
-	p, err = filepath.Abs(p)
-	if err != nil {
-		return err
-	}
-	for dir := p; strings.HasPrefix(dir, tmp+string(filepath.Separator)); dir = filepath.Dir(dir) {
-		fi, err := os.Stat(dir)
-		if err != nil {
-			return err
-		}
-		if perm := fi.Mode().Perm(); perm&0o055 != 0o055 {
-			if err := os.Chmod(dir, perm|0o055); err != nil {
-				return fmt.Errorf("make %s traversable: %w", dir, err)
-			}
-		}
-	}
-	return nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

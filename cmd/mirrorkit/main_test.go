@@ -592,7 +592,7 @@ func TestMirrorScan(t *testing.T) {
 		t.Fatalf("scan of a missing mirror: exit %d", r.code)
 	}
 	list := c.ok("mirror", "list")
-	if !regexp.MustCompile(`(?m)^dead .* failed \S+`).MatchString(list) || !regexp.MustCompile(`(?m)^good .* ok \S+`).MatchString(list) {
+	if !regexp.MustCompile(`(?m)^dead .* failed .* \(stale\)$`).MatchString(list) || !regexp.MustCompile(`(?m)^good .* ok [^()]*$`).MatchString(list) {
 		t.Fatalf("mirror list's last scan column:\n%s", list)
 	}
 	show := c.ok("mirror", "show", "good")

@@ -173,6 +173,10 @@ func (a *app) mirrorList() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			lastGood, err := st.LastGoodScans(cmd.Context())
+			if err != nil {
+				return err
+			}
 			now := time.Now()
 			if a.now != nil {
 				now = a.now()
@@ -180,8 +184,12 @@ func (a *app) mirrorList() *cobra.Command {
 			rows := make([][]string, 0, len(mirrors))
 			for _, m := range mirrors {
 				r, scanned := latest[m.ID]
+				last := lastScan(r, scanned, now)
+				if good, ok := lastGood[m.ID]; scanned && (!ok || now.Sub(good) > time.Duration(a.cfg.Scan.MaxAge)) {
+					last += " (stale)"
+				}
 				rows = append(rows, []string{m.Name, m.Site, strconv.Itoa(m.Tier), m.Location.Country,
-					protocolList(m), bandwidth(m.BandwidthMbps), strconv.Itoa(m.Score), state(m), listing(m), lastScan(r, scanned, now)})
+					protocolList(m), bandwidth(m.BandwidthMbps), strconv.Itoa(m.Score), state(m), listing(m), last})
 			}
 			return a.table([]string{"name", "site", "tier", "country", "protocols", "bandwidth", "score", "state", "listed", "last scan"}, rows)
 		}),

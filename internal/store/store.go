@@ -109,6 +109,9 @@ type Scans interface {
 	LatestScans(ctx context.Context) (map[int64]ScanRecord, error)
 	// Holdings returns every mirror's stored holdings.
 	Holdings(ctx context.Context) ([]Holdings, error)
+	// LastGoodScans returns when each mirror's last good scan finished (the
+	// scan its holdings come from), by mirror id.
+	LastGoodScans(ctx context.Context) (map[int64]time.Time, error)
 }
 
 // ScanRecord is one scan of one mirror.

@@ -124,3 +124,22 @@ func (s *DB) Holdings(ctx context.Context) ([]store.Holdings, error) {
 	}
 	return out, s.wrap("read holdings", rows.Err())
 }
+
+// LastGoodScans implements store.Scans.
+func (s *DB) LastGoodScans(ctx context.Context) (map[int64]time.Time, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT h.mirror_id, s.finished_at FROM mirror_holdings h JOIN mirror_scans s ON s.id = h.scan_id`)
+	if err != nil {
+		return nil, s.wrap("read last good scans", err)
+	}
+	defer rows.Close()
+	out := map[int64]time.Time{}
+	for rows.Next() {
+		var id int64
+		var t time.Time
+		if err := rows.Scan(&id, scanTime{&t}); err != nil {
+			return nil, s.wrap("read last good scans", err)
+		}
+		out[id] = t
+	}
+	return out, s.wrap("read last good scans", rows.Err())
+}

@@ -54,6 +54,10 @@ func (s suite) scanHistory(t *testing.T) {
 	if len(hs) != 2 || hs[0].CatalogBuild != 5 || string(hs[0].Files) != "\x04" {
 		t.Fatalf("holdings after rescan %+v", hs)
 	}
+	good := must(st.LastGoodScans(ctx(t)))(t)
+	if len(good) != 2 || !good[a.ID].Equal(ok.FinishedAt) || !good[b.ID].Equal(epoch) {
+		t.Fatalf("last good scans %+v", good)
+	}
 	latest := must(st.LatestScans(ctx(t)))(t)
 	if len(latest) != 2 || latest[a.ID].Current != 7 || latest[b.ID].Mirror != "b" {
 		t.Fatalf("latest %+v", latest)

@@ -250,9 +250,15 @@ func (s *Service) ScanMirror(ctx context.Context, m registry.Mirror) (Result, er
 
 // list runs one scanner into a fresh column. Any error discards the column.
 func (s *Service) list(ctx context.Context, mirrorID int64, sc scan.Scanner, t scan.Target) (*inventory.Column, int, error) {
+	return s.collect(mirrorID, func(emit func(scan.Entry) error) error { return sc.Scan(ctx, t, emit) })
+}
+
+// collect folds the entries a listing or a verification emits into a fresh
+// column; it returns the column only when the run completed.
+func (s *Service) collect(mirrorID int64, run func(emit func(scan.Entry) error) error) (*inventory.Column, int, error) {
 	col := s.Inventory.NewColumn(mirrorID)
 	n := 0
-	err := sc.Scan(ctx, t, func(e scan.Entry) error {
+	err := run(func(e scan.Entry) error {
 		n++
 		if e.Type == scan.File {
 			col.Add(e.Path, e.Size, e.ModTime, e.Precision)
@@ -268,7 +274,6 @@ func (s *Service) list(ctx context.Context, mirrorID int64, sc scan.Scanner, t s
 // verify checks the catalog's public files under the mirror's content one
 // by one. Like a listing, it credits nothing unless it completes.
 func (s *Service) verify(ctx context.Context, m registry.Mirror, v scan.Verifier, t scan.Target) (*inventory.Column, int, error) {
-	col := s.Inventory.NewColumn(m.ID)
 	snap := s.Inventory.Snapshot()
 	var paths []string
 	for id := range snap.FileIDs() {
@@ -276,18 +281,7 @@ func (s *Service) verify(ctx context.Context, m registry.Mirror, v scan.Verifier
 			paths = append(paths, f.Path)
 		}
 	}
-	n := 0
-	err := v.Verify(ctx, t, paths, func(e scan.Entry) error {
-		n++
-		if e.Type == scan.File {
-			col.Add(e.Path, e.Size, e.ModTime, e.Precision)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, n, err
-	}
-	return col, n, nil
+	return s.collect(m.ID, func(emit func(scan.Entry) error) error { return v.Verify(ctx, t, paths, emit) })
 }
 
 // maxTrace bounds a trace file read; real ones are a few hundred bytes.

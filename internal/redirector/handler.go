@@ -1,0 +1,308 @@
+package redirector
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/mirrorkit/mirrorkit/internal/clientip"
+	"github.com/mirrorkit/mirrorkit/internal/country"
+	"github.com/mirrorkit/mirrorkit/internal/policy"
+	"github.com/mirrorkit/mirrorkit/internal/selection"
+)
+
+// Location is what geo data says about a client address.
+type Location struct {
+	Country   string
+	Continent country.Continent
+	Lat, Lon  float64
+	HasCoords bool
+	ASN       uint32
+}
+
+// Config is the redirector's fixed setup.
+type Config struct {
+	// Origin is the local copy of the tree, for files served directly and as
+	// the last fallback; "" when the redirector has none.
+	Origin string
+	// Fallback base URLs when no mirror qualifies and there is no origin.
+	Fallback []string
+	// Status of a redirect; 302 by default.
+	Status  int
+	Policy  *policy.Policy
+	Clients *clientip.Resolver
+	// Locate maps a client address to geo data; nil means none.
+	Locate func(netip.Addr) Location
+	// AllowOverride lets ?country=XX and ?asn=N choose the client's location
+	// (debugging, like MirrorManager); off in production.
+	AllowOverride bool
+	// Links is how many next-best mirrors go in Link headers.
+	Links int
+	Log   *slog.Logger
+}
+
+// Server is the redirector's HTTP handler.
+type Server struct {
+	cfg   Config
+	root  *os.Root
+	state atomic.Pointer[State]
+	rnds  sync.Pool
+}
+
+// New builds a server; SetState must be called before it answers requests.
+func New(cfg Config) (*Server, error) {
+	if cfg.Status == 0 {
+		cfg.Status = http.StatusFound
+	}
+	if cfg.Status < 300 || cfg.Status > 399 {
+		return nil, fmt.Errorf("redirect status %d is not a 3xx", cfg.Status)
+	}
+	if cfg.Policy == nil {
+		p, err := policy.New(nil, -1)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Policy = p
+	}
+	if cfg.Clients == nil {
+		cfg.Clients, _ = clientip.New(nil)
+	}
+	if cfg.Links == 0 {
+		cfg.Links = 4
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg}
+	if cfg.Origin != "" {
+		root, err := os.OpenRoot(cfg.Origin)
+		if err != nil {
+			return nil, fmt.Errorf("origin: %w", err)
+		}
+		s.root = root
+	}
+	s.rnds.New = func() any { return rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())) }
+	return s, nil
+}
+
+// SetState makes st the state every following request reads.
+func (s *Server) SetState(st *State) { s.state.Store(st) }
+
+// Close releases the origin directory.
+func (s *Server) Close() error {
+	if s.root != nil {
+		return s.root.Close()
+	}
+	return nil
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "only GET and HEAD", http.StatusMethodNotAllowed)
+		return
+	}
+	p, dir, err := cleanPath(r.URL)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	st := s.state.Load()
+	if st == nil {
+		http.Error(w, "starting up", http.StatusServiceUnavailable)
+		return
+	}
+	id, ok := st.Inv.Lookup(p)
+	if !ok {
+		if children, isDir := st.children[p]; isDir {
+			s.index(w, r, p, dir, children)
+			return
+		}
+		notFound(w)
+		return
+	}
+	f, _ := st.Inv.File(id)
+	if f.Staged || dir {
+		notFound(w) // staged content is indistinguishable from missing
+		return
+	}
+	req := selection.Request{Holders: st.Inv.Holders(id), Size: f.Size, HTTPS: s.isHTTPS(r)}
+	addr, _ := s.cfg.Clients.Addr(r)
+	req.Client = s.client(r, addr)
+	if st.embargo[req.Client.Country] {
+		http.Error(w, fmt.Sprintf("downloads are not offered to %s: export regulations the project must follow forbid it", req.Client.Country), http.StatusForbidden)
+		return
+	}
+	if sum, ok := st.SHA256(id); ok {
+		b64 := base64.StdEncoding.EncodeToString(sum[:])
+		w.Header().Set("Digest", "SHA-256="+b64)
+		w.Header().Set("Repr-Digest", "sha-256=:"+b64+":")
+	}
+	if s.root != nil && s.cfg.Policy.Decide(p, f.Size) != policy.Redirect {
+		s.serveLocal(w, r, p)
+		return
+	}
+	rnd := s.rnds.Get().(*rand.Rand)
+	defer s.rnds.Put(rnd)
+	choice, ok := st.Table.Pick(&req, rnd)
+	if !ok {
+		s.fallback(w, r, p, req.HTTPS)
+		return
+	}
+	m, _ := st.Table.Mirror(choice.Slot)
+	s.links(w, st, &req, rnd, p, choice.Slot)
+	s.redirect(w, r, mirrorURL(m.URLs.HTTPS, m.URLs.HTTP, req.HTTPS)+escapePath(p)[1:])
+}
+
+// client locates the address, or takes ?country= and ?asn= when allowed.
+func (s *Server) client(r *http.Request, addr netip.Addr) selection.Client {
+	c := selection.Client{Addr: addr}
+	if s.cfg.Locate != nil && addr.IsValid() {
+		l := s.cfg.Locate(addr)
+		c.Country, c.Continent, c.Lat, c.Lon, c.HasCoords, c.ASN = l.Country, l.Continent, l.Lat, l.Lon, l.HasCoords, l.ASN
+	}
+	if s.cfg.AllowOverride {
+		q := r.URL.Query()
+		if cc, ok := country.Normalize(q.Get("country")); ok {
+			cont, _ := country.ContinentOf(cc)
+			c.Country, c.Continent, c.HasCoords = cc, cont, false
+		}
+		if n, err := strconv.ParseUint(strings.TrimPrefix(strings.ToUpper(q.Get("asn")), "AS"), 10, 32); err == nil {
+			c.ASN = uint32(n)
+		}
+	}
+	return c
+}
+
+// isHTTPS: the connection is TLS, or a trusted proxy says the client's was.
+// An untrusted client cannot claim https to get https mirrors only, nor
+// hide it.
+func (s *Server) isHTTPS(r *http.Request) bool {
+	if r.TLS != nil {
+		return true
+	}
+	peer, err := netip.ParseAddrPort(r.RemoteAddr)
+	return err == nil && s.cfg.Clients.Trusted(peer.Addr()) && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
+}
+
+// mirrorURL picks the base URL for the request's scheme: https only for https
+// requests (never a downgrade); for plain http, the mirror's http URL when it
+// has one.
+func mirrorURL(https, http string, wantHTTPS bool) string {
+	if wantHTTPS || http == "" {
+		return https
+	}
+	return http
+}
+
+// links adds RFC 6249 Link headers for the next best mirrors.
+func (s *Server) links(w http.ResponseWriter, st *State, req *selection.Request, rnd *rand.Rand, p string, chosen int) {
+	var buf [16]selection.Choice
+	ranked := st.Table.Rank(req, rnd, buf[:0])
+	pri := 1
+	for _, c := range ranked {
+		if c.Slot == chosen || pri > s.cfg.Links {
+			continue
+		}
+		m, _ := st.Table.Mirror(c.Slot)
+		u := mirrorURL(m.URLs.HTTPS, m.URLs.HTTP, req.HTTPS) + escapePath(p)[1:]
+		w.Header().Add("Link", fmt.Sprintf("<%s>; rel=duplicate; pri=%d; geo=%s", u, pri, strings.ToLower(m.Location.Country)))
+		pri++
+	}
+}
+
+func (s *Server) redirect(w http.ResponseWriter, r *http.Request, target string) {
+	w.Header().Set("Location", target)
+	// Each client may get another mirror: no shared cache may keep this.
+	w.Header().Set("Cache-Control", "private, no-store")
+	w.WriteHeader(s.cfg.Status)
+	if r.Method == http.MethodGet {
+		fmt.Fprintf(w, "<a href=\"%s\">%s</a>\n", template.HTMLEscapeString(target), template.HTMLEscapeString(target))
+	}
+}
+
+// fallback answers when no mirror qualifies: the origin if there is one,
+// else a configured fallback mirror of the right scheme.
+func (s *Server) fallback(w http.ResponseWriter, r *http.Request, p string, wantHTTPS bool) {
+	if s.root != nil {
+		s.serveLocal(w, r, p)
+		return
+	}
+	for _, base := range s.cfg.Fallback {
+		if !wantHTTPS || strings.HasPrefix(base, "https://") {
+			s.redirect(w, r, strings.TrimSuffix(base, "/")+escapePath(p))
+			return
+		}
+	}
+	http.Error(w, "no mirror holds the current version of this file right now; try again later", http.StatusServiceUnavailable)
+}
+
+// serveLocal serves a catalog file from the origin. os.Root refuses any path
+// that would leave the tree, symlinks included.
+func (s *Server) serveLocal(w http.ResponseWriter, r *http.Request, p string) {
+	f, err := s.root.Open(strings.TrimPrefix(p, "/"))
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			s.cfg.Log.Warn("origin file not served", "path", p, "err", err)
+		}
+		notFound(w)
+		return
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm()&0o004 == 0 {
+		notFound(w)
+		return
+	}
+	http.ServeContent(w, r, fi.Name(), fi.ModTime(), f)
+}
+
+func notFound(w http.ResponseWriter) {
+	http.Error(w, "not found", http.StatusNotFound)
+}
+
+var indexPage = template.Must(template.New("index").Parse(`<!DOCTYPE html>
+<html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width"><title>Index of {{.Path}}</title></head>
+<body><h1>Index of {{.Path}}</h1><ul>
+{{if ne .Path "/"}}<li><a href="../">../</a></li>{{end}}
+{{range .Children}}<li><a href="{{.Href}}">{{.Name}}{{if .Dir}}/{{end}}</a>{{if not .Dir}} ({{.Size}} bytes){{end}}</li>
+{{end}}</ul></body></html>
+`))
+
+// index lists a public directory of the catalog.
+func (s *Server) index(w http.ResponseWriter, r *http.Request, p string, slash bool, children []Child) {
+	if !slash && p != "/" {
+		http.Redirect(w, r, escapePath(p)+"/", http.StatusMovedPermanently)
+		return
+	}
+	type row struct {
+		Child
+		Href string
+	}
+	rows := make([]row, len(children))
+	for i, c := range children {
+		href := escapePath("/" + c.Name)[1:]
+		if c.Dir {
+			href += "/"
+		}
+		rows[i] = row{c, href}
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if err := indexPage.Execute(w, struct {
+		Path     string
+		Children []row
+	}{p, rows}); err != nil {
+		s.cfg.Log.Warn("index page", "err", err)
+	}
+}

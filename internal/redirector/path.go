@@ -1,0 +1,57 @@
+package redirector
+
+import (
+	"errors"
+	"net/url"
+	"path"
+	"strings"
+	"unicode/utf8"
+)
+
+// errBadPath is every refused request path; the message stays generic so a
+// probe learns nothing from it.
+var errBadPath = errors.New("bad request path")
+
+// cleanPath turns a request's path into a clean, slash-led catalog path. It
+// refuses what a well-behaved client never sends: NUL and control bytes,
+// invalid UTF-8, "." or ".." segments in any encoding, backslashes and empty
+// segments. dir reports a trailing slash.
+func cleanPath(u *url.URL) (p string, dir bool, err error) {
+	raw := u.EscapedPath()
+	decoded, err := url.PathUnescape(raw)
+	if err != nil {
+		return "", false, errBadPath
+	}
+	if decoded == "" || decoded[0] != '/' || len(decoded) > 4096 {
+		return "", false, errBadPath
+	}
+	if !utf8.ValidString(decoded) {
+		return "", false, errBadPath
+	}
+	for i := 0; i < len(decoded); i++ {
+		if c := decoded[i]; c < 0x20 || c == 0x7f || c == '\\' {
+			return "", false, errBadPath
+		}
+	}
+	dir = strings.HasSuffix(decoded, "/")
+	trimmed := strings.TrimSuffix(decoded, "/")
+	for _, seg := range strings.Split(trimmed, "/")[1:] {
+		if seg == "" || seg == "." || seg == ".." {
+			return "", false, errBadPath
+		}
+	}
+	p = path.Clean(decoded)
+	if p != trimmed && !(p == "/" && trimmed == "") {
+		return "", false, errBadPath
+	}
+	return p, dir, nil
+}
+
+// escapePath percent-encodes a catalog path for a URL, segment by segment.
+func escapePath(p string) string {
+	segs := strings.Split(p, "/")
+	for i, s := range segs {
+		segs[i] = url.PathEscape(s)
+	}
+	return strings.Join(segs, "/")
+}

@@ -138,6 +138,7 @@ precedence. See docs/mirrorkit.example.toml.`,
 		a.registryCommand(),
 		a.catalogCommand(),
 		a.scannerCommand(),
+		a.redirectorCommand(),
 		a.demoCommand(),
 	)
 	for _, c := range root.Commands() {

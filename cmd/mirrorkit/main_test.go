@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -21,6 +23,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mirrorkit/mirrorkit/internal/registry"
+	"github.com/mirrorkit/mirrorkit/internal/testutil"
+	"github.com/mirrorkit/mirrorkit/internal/testutil/nginx"
 	"github.com/mirrorkit/mirrorkit/internal/testutil/pgtest"
 	"github.com/mirrorkit/mirrorkit/internal/testutil/rsyncd"
 )
@@ -700,5 +704,80 @@ func TestScannerDaemon(t *testing.T) {
 	}
 	if _, err := http.Get("http://" + metricsAddr + "/metrics"); err == nil {
 		t.Fatal("the metrics server is still up after the scanner stopped")
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// The whole publisher side on loopback: catalog, a mirror scanned over rsync
+// and served by nginx, and the redirector sending curl to it.
+func TestRedirectorDaemon(t *testing.T) {
+	curl := testutil.RequireTool(t, "curl")
+	c := newCLI(t)
+	origin := filepath.Join(c.dir, "origin")
+	os.MkdirAll(filepath.Join(origin, "pub"), 0o755)
+	iso := bytes.Repeat([]byte("mirrorkit "), 10000)
+	os.WriteFile(filepath.Join(origin, "pub", "x.iso"), iso, 0o644)
+	d := rsyncd.Start(t, rsyncd.Module{Name: "pub", Path: origin})
+	web := nginx.Start(t, origin)
+	c.ok("catalog", "build", "--origin", origin)
+	c.ok("site", "add", "s")
+	c.ok("mirror", "add", "m", "--site", "s", "--rsync", d.URL("pub"), "--http", web.URL(), "--country", "DE")
+	c.ok("mirror", "scan", "m")
+
+	listen, metrics := freeAddr(t), freeAddr(t)
+	c.env = append(c.env, "MIRRORKIT_REDIRECTOR_METRICS_LISTEN="+metrics)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan result, 1)
+	go func() { done <- c.runCtx(ctx, "", "redirector", "--listen", listen) }()
+	defer func() {
+		cancel()
+		if r := <-done; r.code != 0 {
+			t.Errorf("redirector exit %d: %s", r.code, r.err)
+		}
+	}()
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	var resp *http.Response
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var err error
+		resp, err = noRedirect.Get("http://" + listen + "/pub/x.iso")
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("redirector never answered: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != web.URL()+"pub/x.iso" || resp.Header.Get("Digest") == "" {
+		t.Fatalf("redirect: %d %q digest %q", resp.StatusCode, resp.Header.Get("Location"), resp.Header.Get("Digest"))
+	}
+	out := filepath.Join(c.dir, "x.iso")
+	if b, err := exec.Command(curl, "-sSfL", "-o", out, "http://"+listen+"/pub/x.iso").CombinedOutput(); err != nil {
+		t.Fatalf("curl: %v %s", err, b)
+	}
+	if got, _ := os.ReadFile(out); !bytes.Equal(got, iso) {
+		t.Fatal("curl through the redirector got other bytes")
+	}
+	if r, err := http.Get("http://" + listen + "/pub/../etc/passwd"); err != nil || r.StatusCode != http.StatusBadRequest {
+		t.Fatalf("traversal: %v %v", r, err)
+	}
+	mr, err := http.Get("http://" + metrics + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(mr.Body)
+	mr.Body.Close()
+	if !strings.Contains(string(body), `mirrorkit_redirector_requests_total{code="302"}`) {
+		t.Fatalf("metrics lack redirects:\n%s", body)
 	}
 }

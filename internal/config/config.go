@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"reflect"
 	"regexp"
@@ -15,17 +16,20 @@ import (
 	"github.com/dustin/go-humanize"
 
 	"github.com/mirrorkit/mirrorkit/internal/catalog"
+	"github.com/mirrorkit/mirrorkit/internal/clientip"
+	"github.com/mirrorkit/mirrorkit/internal/policy"
 	"github.com/mirrorkit/mirrorkit/internal/registry"
 )
 
 // Config is the whole configuration. Each section is a struct whose fields carry
 // toml tags; the tags are the keys users write.
 type Config struct {
-	Log      Log      `toml:"log" json:"log"`
-	Store    Store    `toml:"store" json:"store"`
-	Registry Registry `toml:"registry" json:"registry"`
-	Catalog  Catalog  `toml:"catalog" json:"catalog"`
-	Scan     Scan     `toml:"scan" json:"scan"`
+	Log        Log        `toml:"log" json:"log"`
+	Store      Store      `toml:"store" json:"store"`
+	Registry   Registry   `toml:"registry" json:"registry"`
+	Catalog    Catalog    `toml:"catalog" json:"catalog"`
+	Scan       Scan       `toml:"scan" json:"scan"`
+	Redirector Redirector `toml:"redirector" json:"redirector"`
 
 	origin map[string]string // key → where its value came from, for messages
 	lines  map[string]int    // key → line in the file
@@ -100,6 +104,37 @@ type Scan struct {
 	MetricsListen string `toml:"metrics_listen" json:"metrics_listen"`
 }
 
+// Redirector configures `mirrorkit redirector`.
+type Redirector struct {
+	// Listen is the address for client requests.
+	Listen string `toml:"listen" json:"listen"`
+	// TLSCert and TLSKey enable HTTPS on Listen when both are set.
+	TLSCert string `toml:"tls_cert" json:"tls_cert"`
+	TLSKey  string `toml:"tls_key" json:"tls_key"`
+	// Origin is a local copy of the tree for files served directly and as
+	// the last fallback; "" for none.
+	Origin string `toml:"origin" json:"origin"`
+	// Fallback base URLs when no mirror qualifies and there is no origin.
+	Fallback []string `toml:"fallback" json:"fallback"`
+	// Status of a redirect: 301, 302, 303 or 307.
+	Status int `toml:"status" json:"status"`
+	// TrustedProxies may set Forwarded/X-Forwarded-For/X-Forwarded-Proto.
+	TrustedProxies []string `toml:"trusted_proxies" json:"trusted_proxies"`
+	// AllowOverride lets ?country= and ?asn= choose the client's location.
+	AllowOverride bool `toml:"allow_override" json:"allow_override"`
+	// Links is how many next-best mirrors go in Link headers.
+	Links int `toml:"links" json:"links"`
+	// ServeLocally lists files served from the origin, never redirected.
+	ServeLocally []string `toml:"serve_locally" json:"serve_locally"`
+	// MinRedirectSize: smaller files are served from the origin.
+	MinRedirectSize Size `toml:"min_redirect_size" json:"min_redirect_size"`
+	// RefreshInterval is how often the registry, catalog and scan results
+	// are checked for changes.
+	RefreshInterval Duration `toml:"refresh_interval" json:"refresh_interval"`
+	// MetricsListen serves Prometheus /metrics; "" turns it off.
+	MetricsListen string `toml:"metrics_listen" json:"metrics_listen"`
+}
+
 // Default returns the configuration used when nothing is set.
 func Default() Config {
 	return Config{
@@ -111,6 +146,9 @@ func Default() Config {
 			Timeout: Duration(30 * time.Minute), IOTimeout: Duration(2 * time.Minute), MaxBackoff: Duration(12 * time.Hour),
 			MaxAge: Duration(24 * time.Hour), TraceFiles: []string{"/TIME", "/lastupdate", "/lastsync"}, HTTPRate: 20,
 			MetricsListen: "127.0.0.1:9464"},
+		Redirector: Redirector{Listen: ":8080", Fallback: []string{}, Status: 302, TrustedProxies: []string{}, Links: 4,
+			ServeLocally: policy.DefaultServeLocally(), MinRedirectSize: Size(policy.DefaultMinRedirectSize),
+			RefreshInterval: Duration(30 * time.Second), MetricsListen: "127.0.0.1:9465"},
 	}
 }
 
@@ -332,6 +370,7 @@ func (c *Config) validate(e *Error) {
 			c.problem(e, "scan.metrics_listen", fmt.Sprintf("%q is not HOST:PORT (\"\" turns metrics off)", l))
 		}
 	}
+	c.validateRedirector(e)
 	for _, p := range c.Scan.TraceFiles {
 		if !strings.HasPrefix(p, "/") || strings.Contains(p, "..") || strings.HasSuffix(p, "/") {
 			c.problem(e, "scan.trace_files", fmt.Sprintf("%q must be a file path starting with / (no ..)", p))
@@ -340,6 +379,39 @@ func (c *Config) validate(e *Error) {
 	if c.Catalog.Workers < 0 || c.Catalog.Workers > maxWorkers {
 		c.problem(e, "catalog.workers", fmt.Sprintf("%d is out of range 0..%d", c.Catalog.Workers, maxWorkers))
 	}
+}
+
+func (c *Config) validateRedirector(e *Error) {
+	r := &c.Redirector
+	for key, addr := range map[string]string{"redirector.listen": r.Listen, "redirector.metrics_listen": r.MetricsListen} {
+		if addr == "" && key == "redirector.metrics_listen" {
+			continue
+		}
+		if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
+			c.problem(e, key, fmt.Sprintf("%q is not HOST:PORT", addr))
+		}
+	}
+	if (r.TLSCert == "") != (r.TLSKey == "") {
+		c.problem(e, "redirector.tls_cert", "tls_cert and tls_key go together")
+	}
+	if !slices.Contains([]int{301, 302, 303, 307, 308}, r.Status) {
+		c.problem(e, "redirector.status", fmt.Sprintf("%d is not 301, 302, 303, 307 or 308", r.Status))
+	}
+	for _, f := range r.Fallback {
+		if u, err := url.Parse(f); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			c.problem(e, "redirector.fallback", fmt.Sprintf("%q is not an http(s) base URL", f))
+		}
+	}
+	if _, err := clientip.New(r.TrustedProxies); err != nil {
+		c.problem(e, "redirector.trusted_proxies", err.Error())
+	}
+	if r.Links < 0 || r.Links > 32 {
+		c.problem(e, "redirector.links", fmt.Sprintf("%d is out of range 0..32", r.Links))
+	}
+	if _, err := policy.New(r.ServeLocally, int64(r.MinRedirectSize)); err != nil {
+		c.problem(e, "redirector.serve_locally", err.Error())
+	}
+	c.checkDuration(e, "redirector.refresh_interval", r.RefreshInterval, time.Second, time.Hour)
 }
 
 func (c *Config) checkDuration(e *Error, key string, d Duration, lo, hi time.Duration) {

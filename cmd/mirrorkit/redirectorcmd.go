@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+
+	"github.com/mirrorkit/mirrorkit/internal/clientip"
+	"github.com/mirrorkit/mirrorkit/internal/policy"
+	"github.com/mirrorkit/mirrorkit/internal/redirector"
+	"github.com/mirrorkit/mirrorkit/internal/store"
+)
+
+func (a *app) redirectorCommand() *cobra.Command {
+	var listen, origin string
+	cmd := &cobra.Command{
+		Use:   "redirector [--listen ADDR] [--origin DIR]",
+		Short: "Serve downloads: redirect each to the best mirror holding the current file",
+		Long: `Answer GET and HEAD for every catalog file with a redirect to the nearest
+healthy mirror that holds its current version (with the next best ones in
+Link headers and the file's digest), serve repository metadata and tiny files
+from the origin, and fall back to the origin or configured fallback mirrors
+when no mirror qualifies. State comes from the store (registry, catalog,
+scans) and is refreshed every redirector.refresh_interval; redirects are
+answered from memory and keep working if the store goes away.`,
+		Args: exactArgs(),
+		RunE: a.withStore(func(cmd *cobra.Command, st store.Store, _ []string) error {
+			c := a.cfg.Redirector
+			if cmd.Flags().Changed("listen") {
+				c.Listen = listen
+			}
+			if cmd.Flags().Changed("origin") {
+				c.Origin = origin
+			}
+			clients, err := clientip.New(c.TrustedProxies)
+			if err != nil {
+				return err
+			}
+			pol, err := policy.New(c.ServeLocally, int64(c.MinRedirectSize))
+			if err != nil {
+				return err
+			}
+			srv, err := redirector.New(redirector.Config{Origin: c.Origin, Fallback: c.Fallback, Status: c.Status,
+				Policy: pol, Clients: clients, AllowOverride: c.AllowOverride, Links: c.Links, Log: a.log})
+			if err != nil {
+				return err
+			}
+			defer srv.Close()
+			svc, err := a.scanService(cmd.Context(), st)
+			if err != nil {
+				return err
+			}
+			loader := &redirector.Loader{Store: st, Scans: svc, Server: srv, Embargoed: a.cfg.Registry.EmbargoedCountries, Log: a.log}
+			if err := loader.Refresh(cmd.Context()); err != nil {
+				return err
+			}
+			go loader.Run(cmd.Context(), time.Duration(c.RefreshInterval))
+
+			reg := prometheus.NewRegistry()
+			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+			if c.MetricsListen != "" {
+				stop, err := a.serveMetrics(cmd.Context(), c.MetricsListen, reg)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
+			ln, err := net.Listen("tcp", c.Listen)
+			if err != nil {
+				return err
+			}
+			hs := &http.Server{
+				Handler: redirector.Instrument(srv, reg),
+				// Every connection is bounded: slow or idle clients cannot
+				// hold sockets, and headers cannot grow without limit.
+				ReadHeaderTimeout: 10 * time.Second,
+				ReadTimeout:       30 * time.Second,
+				WriteTimeout:      10 * time.Minute, // files served from the origin
+				IdleTimeout:       2 * time.Minute,
+				MaxHeaderBytes:    16 << 10,
+			}
+			errc := make(chan error, 1)
+			go func() {
+				if c.TLSCert != "" {
+					errc <- hs.ServeTLS(ln, c.TLSCert, c.TLSKey)
+				} else {
+					errc <- hs.Serve(ln)
+				}
+			}()
+			a.log.Info("redirector listening", "addr", ln.Addr().String(), "tls", c.TLSCert != "",
+				"catalog_files", svc.Inventory.Snapshot().Files())
+			select {
+			case err := <-errc:
+				return err
+			case <-cmd.Context().Done():
+			}
+			shutdown, cancel := context.WithTimeout(context.WithoutCancel(cmd.Context()), 10*time.Second)
+			defer cancel()
+			if err := hs.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			a.log.Info("redirector stopped")
+			return nil
+		}),
+	}
+	cmd.Flags().StringVar(&listen, "listen", "", "address to listen on (config redirector.listen)")
+	cmd.Flags().StringVar(&origin, "origin", "", "local copy of the tree (config redirector.origin)")
+	return cmd
+}

@@ -124,6 +124,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id, ok := st.Inv.Lookup(p)
+	metalinkV4, metalinkV3 := false, false
+	if !ok {
+		// PATH.meta4 and PATH.metalink describe PATH.
+		for suffix, v4 := range map[string]bool{".meta4": true, ".metalink": false} {
+			if base, cut := strings.CutSuffix(p, suffix); cut {
+				if bid, found := st.Inv.Lookup(base); found {
+					id, ok, p = bid, true, base
+					metalinkV4, metalinkV3 = v4, !v4
+				}
+			}
+		}
+	}
 	if !ok {
 		if children, isDir := st.children[p]; isDir {
 			s.index(w, r, p, dir, children)
@@ -144,6 +156,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("downloads are not offered to %s: export regulations the project must follow forbid it", req.Client.Country), http.StatusForbidden)
 		return
 	}
+	rnd := s.rnds.Get().(*rand.Rand)
+	defer s.rnds.Put(rnd)
+	if r.URL.Query().Has("mirrorlist") {
+		s.serveList(w, r, s.mirrorList(st, &req, rnd, p, id))
+		return
+	}
+	if metalinkV4 || metalinkV3 {
+		s.serveMetalink(w, r, st, &req, rnd, p, id, metalinkV4)
+		return
+	}
 	if sum, ok := st.SHA256(id); ok {
 		b64 := base64.StdEncoding.EncodeToString(sum[:])
 		w.Header().Set("Digest", "SHA-256="+b64)
@@ -153,8 +175,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveLocal(w, r, p)
 		return
 	}
-	rnd := s.rnds.Get().(*rand.Rand)
-	defer s.rnds.Put(rnd)
 	choice, ok := st.Table.Pick(&req, rnd)
 	if !ok {
 		s.fallback(w, r, p, req.HTTPS)

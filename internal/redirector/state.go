@@ -19,6 +19,10 @@ type State struct {
 	// children lists each public directory's public entries, for index pages.
 	children map[string][]Child
 	embargo  map[string]bool
+	// entries is the catalog, shared with the loader, and byID indexes it,
+	// for what only metalinks need (every hash, piece hashes).
+	entries []catalog.Entry
+	byID    []int32
 }
 
 // Child is one entry of a directory index.
@@ -40,6 +44,10 @@ func NewState(t *selection.Table, inv *inventory.Snapshot, entries []catalog.Ent
 		maxID = max(maxID, e.ID)
 	}
 	st.sha256 = make([][32]byte, maxID+1)
+	st.entries, st.byID = entries, make([]int32, maxID+1)
+	for i, e := range entries {
+		st.byID[e.ID] = int32(i)
+	}
 	for _, e := range entries {
 		if e.Staged || (e.Type != scan.File && e.Type != scan.Dir) {
 			continue
@@ -59,6 +67,15 @@ func NewState(t *selection.Table, inv *inventory.Snapshot, entries []catalog.Ent
 		sort.Slice(c, func(i, j int) bool { return c[i].Name < c[j].Name })
 	}
 	return st
+}
+
+// Entry returns a file's catalog entry.
+func (st *State) Entry(id inventory.FileID) (*catalog.Entry, bool) {
+	if int(id) >= len(st.byID) {
+		return nil, false
+	}
+	e := &st.entries[st.byID[id]]
+	return e, e.ID == uint32(id)
 }
 
 // SHA256 returns a file's digest, if the catalog has one.

@@ -207,6 +207,9 @@ func (t *Table) Mirror(slot int) (*Mirror, bool) {
 	return &t.mirrors[slot], true
 }
 
+// Slots is one past the highest slot in the table.
+func (t *Table) Slots() int { return len(t.mirrors) }
+
 // Netblocks returns the set of mirrors whose netblocks contain addr.
 func (t *Table) Netblocks(addr netip.Addr) *Set {
 	if i, ok := t.netblocks.Lookup(addr.Unmap()); ok {

@@ -1,6 +1,7 @@
 package geo
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -58,10 +59,14 @@ type Resolver struct {
 
 // Open loads every file in cfg into memory. Any unreadable or malformed file
 // fails the whole load, because a silently missing file would quietly degrade
-// mirror selection for part of the address space.
-func Open(cfg Config) (*Resolver, error) {
+// mirror selection for part of the address space. Loading large files takes
+// seconds; ctx is checked between files.
+func Open(ctx context.Context, cfg Config) (*Resolver, error) {
 	r := &Resolver{}
 	for _, path := range cfg.CityFiles {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("geo: loading %s: %w", path, err)
+		}
 		f, err := openMMDB(path)
 		if err != nil {
 			return nil, fmt.Errorf("geo: city file: %w", err)
@@ -69,6 +74,9 @@ func Open(cfg Config) (*Resolver, error) {
 		r.city = append(r.city, f)
 	}
 	for _, path := range cfg.ASNFiles {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("geo: loading %s: %w", path, err)
+		}
 		src, err := openASN(path)
 		if err != nil {
 			return nil, fmt.Errorf("geo: ASN file: %w", err)

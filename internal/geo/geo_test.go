@@ -1,6 +1,7 @@
 package geo
 
 import (
+	"context"
 	"errors"
 	"io/fs"
 	"net/netip"
@@ -25,7 +26,7 @@ var (
 
 func mustOpen(t testing.TB, cfg Config) *Resolver {
 	t.Helper()
-	r, err := Open(cfg)
+	r, err := Open(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("Open(%+v): %v", cfg, err)
 	}
@@ -180,7 +181,7 @@ func TestOpenErrors(t *testing.T) {
 		"garbage asn": {ASNFiles: []string{garbage}},
 		"bad ext":     {ASNFiles: []string{filepath.Join(dir, "asn.txt")}},
 	} {
-		r, err := Open(cfg)
+		r, err := Open(context.Background(), cfg)
 		if err == nil {
 			t.Errorf("%s: Open succeeded, want error", name)
 			continue
@@ -199,7 +200,7 @@ func TestBadRecordTypes(t *testing.T) {
 	bad := mmdbtype.Map{"country_code": mmdbtype.Uint32(42), "latitude": mmdbtype.String("north")}
 	// Covered by a load-time probe (192.0.2.1): the file is rejected.
 	probed := writeMMDB(t, dir, "probed.mmdb", 6, entries{"192.0.2.0/24": bad})
-	if _, err := Open(Config{CityFiles: []string{probed}}); err == nil {
+	if _, err := Open(context.Background(), Config{CityFiles: []string{probed}}); err == nil {
 		t.Error("Open accepted a file whose probed record has the wrong types")
 	}
 	// Not covered by a probe: the file loads, the bad record reads as

@@ -52,10 +52,10 @@ func (l *Reloader) Resolver() *Resolver { return l.cur.Load() }
 // Reload loads all files now, whether or not they changed. On failure the
 // previous Resolver stays in service and the error is returned (and not
 // passed to OnError: the caller already has it).
-func (l *Reloader) Reload() error {
+func (l *Reloader) Reload(ctx context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.reloadLocked(statAll(l.cfg.files()))
+	return l.reloadLocked(ctx, statAll(l.cfg.files()))
 }
 
 // Run polls the files every interval and reloads when any of them changed
@@ -80,28 +80,33 @@ func (l *Reloader) Run(ctx context.Context, every time.Duration) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-t.C:
-			l.poll()
+			l.poll(ctx)
 		}
 	}
 }
 
-func (l *Reloader) poll() {
+func (l *Reloader) poll(ctx context.Context) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := statAll(l.cfg.files())
 	if l.stamps != nil && stampsEqual(now, l.stamps) {
 		return
 	}
-	if err := l.reloadLocked(now); err != nil && l.opts.OnError != nil {
+	if err := l.reloadLocked(ctx, now); err != nil && l.opts.OnError != nil && ctx.Err() == nil {
 		l.opts.OnError(err)
 	}
 }
 
 // reloadLocked records the stamps taken before reading, so that a file
 // replaced while it is being read is seen as changed on the next poll.
-func (l *Reloader) reloadLocked(stamps []fileStamp) error {
+func (l *Reloader) reloadLocked(ctx context.Context, stamps []fileStamp) error {
+	r, err := Open(ctx, l.cfg)
+	if ctx.Err() != nil {
+		// Cancelled part-way: leave the stamps alone so the next Run
+		// retries instead of believing the files were dealt with.
+		return err
+	}
 	l.stamps = stamps
-	r, err := Open(l.cfg)
 	if err != nil {
 		return err
 	}

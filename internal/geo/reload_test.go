@@ -86,7 +86,7 @@ func TestReloaderPicksUpReplacement(t *testing.T) {
 	if got := l.Lookup(addrDE); got != (Info{}) {
 		t.Fatalf("Lookup before any load = %+v, want zero", got)
 	}
-	if err := l.Reload(); err != nil {
+	if err := l.Reload(context.Background()); err != nil {
 		t.Fatalf("Reload: %v", err)
 	}
 	<-ev.reloads // the synchronous load also notifies
@@ -115,7 +115,7 @@ func TestReloaderKeepsDataOnBadFile(t *testing.T) {
 	writeFileAtomic(t, asn, []byte("192.0.2.0,192.0.2.255,64500,Org\n"))
 	ev := newEvents()
 	l := NewReloader(Config{CityFiles: []string{city}, ASNFiles: []string{asn}}, ev.options())
-	if err := l.Reload(); err != nil {
+	if err := l.Reload(context.Background()); err != nil {
 		t.Fatalf("Reload: %v", err)
 	}
 	<-ev.reloads
@@ -166,19 +166,19 @@ func TestReloaderReportsOncePerChange(t *testing.T) {
 	l := NewReloader(Config{CityFiles: []string{city}}, ev.options())
 	// poll is what Run does on every tick; calling it directly makes the
 	// number of ticks exact without any timing.
-	l.poll()
+	l.poll(context.Background())
 	if len(ev.reloads) != 1 || len(ev.errs) != 0 {
 		t.Fatalf("first poll: %d reloads, %d errors; want 1 load", len(ev.reloads), len(ev.errs))
 	}
 	<-ev.reloads
-	l.poll()
+	l.poll(context.Background())
 	if len(ev.reloads) != 0 || len(ev.errs) != 0 {
 		t.Fatalf("poll of unchanged files: %d reloads, %d errors; want none", len(ev.reloads), len(ev.errs))
 	}
 
 	writeFileAtomic(t, city, []byte("garbage"))
 	for range 3 {
-		l.poll()
+		l.poll(context.Background())
 	}
 	if len(ev.errs) != 1 || len(ev.reloads) != 0 {
 		t.Fatalf("three polls of a bad file: %d errors, %d reloads; want exactly 1 error", len(ev.errs), len(ev.reloads))
@@ -189,7 +189,7 @@ func TestReloaderReportsOncePerChange(t *testing.T) {
 	}
 
 	writeFileAtomic(t, city, good)
-	l.poll()
+	l.poll(context.Background())
 	if len(ev.reloads) != 1 || len(ev.errs) != 0 {
 		t.Fatalf("poll after repair: %d reloads, %d errors; want 1 reload", len(ev.reloads), len(ev.errs))
 	}
@@ -202,7 +202,7 @@ func TestReloaderConcurrentLookups(t *testing.T) {
 	path := writeMMDB(t, dir, "city.mmdb", 6, v1)
 	ev := newEvents()
 	l := NewReloader(Config{CityFiles: []string{path}}, ev.options())
-	if err := l.Reload(); err != nil {
+	if err := l.Reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	<-ev.reloads
@@ -239,7 +239,7 @@ func TestReloaderConcurrentLookups(t *testing.T) {
 
 func TestReloaderNoFiles(t *testing.T) {
 	l := NewReloader(Config{}, ReloaderOptions{})
-	if err := l.Reload(); err != nil {
+	if err := l.Reload(context.Background()); err != nil {
 		t.Fatalf("Reload with no files: %v", err)
 	}
 	if got := l.Lookup(addrDE); got != (Info{}) {
@@ -252,5 +252,29 @@ func TestReloaderNoFiles(t *testing.T) {
 	}
 	if err := l.Run(context.Background(), 0); err == nil {
 		t.Error("Run with zero interval succeeded")
+	}
+}
+
+func TestReloadCancelled(t *testing.T) {
+	dir := t.TempDir()
+	city := writeMMDB(t, dir, "city.mmdb", 6, entries{"192.0.2.0/24": dbipCity("DE", 52.5, 13.25)})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Open(ctx, Config{CityFiles: []string{city}}); !errors.Is(err, context.Canceled) {
+		t.Errorf("Open with cancelled context = %v, want context.Canceled", err)
+	}
+	l := NewReloader(Config{CityFiles: []string{city}}, ReloaderOptions{})
+	if err := l.Reload(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("Reload with cancelled context = %v, want context.Canceled", err)
+	}
+	if got := l.Lookup(addrDE); got != (Info{}) {
+		t.Errorf("Lookup after cancelled first load = %+v, want zero", got)
+	}
+	// The cancelled attempt must not count as having seen the files.
+	if err := l.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := l.Lookup(addrDE); got.Country != "DE" {
+		t.Errorf("Lookup = %+v, want DE", got)
 	}
 }

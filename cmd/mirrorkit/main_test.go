@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/spf13/cobra"
 
+	"github.com/mirrorkit/mirrorkit/internal/geo/geotest"
 	"github.com/mirrorkit/mirrorkit/internal/registry"
 	"github.com/mirrorkit/mirrorkit/internal/testutil"
 	"github.com/mirrorkit/mirrorkit/internal/testutil/nginx"
@@ -47,6 +48,17 @@ type cli struct {
 	dir string
 	env []string
 	n   atomic.Int64
+}
+
+// setenv sets one variable of the CLI's environment, replacing it if set.
+func (c *cli) setenv(name, value string) {
+	for i, kv := range c.env {
+		if strings.HasPrefix(kv, name+"=") {
+			c.env[i] = name + "=" + value
+			return
+		}
+	}
+	c.env = append(c.env, name+"="+value)
 }
 
 func newCLI(t *testing.T) *cli {
@@ -779,5 +791,55 @@ func TestRedirectorDaemon(t *testing.T) {
 	mr.Body.Close()
 	if !strings.Contains(string(body), `mirrorkit_redirector_requests_total{code="302"}`) {
 		t.Fatalf("metrics lack redirects:\n%s", body)
+	}
+}
+
+// With geo data the redirector sends a client to its own country's mirror.
+func TestRedirectorUsesGeo(t *testing.T) {
+	c := newCLI(t)
+	origin := filepath.Join(c.dir, "origin")
+	os.MkdirAll(filepath.Join(origin, "pub"), 0o755)
+	os.WriteFile(filepath.Join(origin, "pub", "x.iso"), bytes.Repeat([]byte("x"), 10000), 0o644)
+	d := rsyncd.Start(t, rsyncd.Module{Name: "pub", Path: origin})
+	webDE, webUS := nginx.Start(t, origin), nginx.Start(t, origin)
+	c.ok("catalog", "build", "--origin", origin)
+	c.ok("site", "add", "s")
+	c.ok("mirror", "add", "de", "--site", "s", "--rsync", d.URL("pub"), "--http", webDE.URL(), "--country", "DE")
+	c.ok("mirror", "add", "us", "--site", "s", "--rsync", d.URL("pub"), "--http", webUS.URL(), "--country", "US")
+	c.ok("mirror", "scan", "--all")
+	// Loopback clients are in Germany, says this database.
+	db := geotest.WriteMMDB(t, c.dir, "city.mmdb", 6, geotest.Entries{"127.0.0.0/8": geotest.DBIPCity("DE", 50.1, 8.7)})
+
+	c.env = append(c.env, "MIRRORKIT_GEO_CITY_FILES="+filepath.Join(c.dir, "missing.mmdb"), "MIRRORKIT_REDIRECTOR_METRICS_LISTEN=")
+	if r := c.run("redirector", "--listen", freeAddr(t)); r.code == 0 || !strings.Contains(r.err, "missing.mmdb") {
+		t.Fatalf("a missing geo file: exit %d %q", r.code, r.err)
+	}
+	c.setenv("MIRRORKIT_GEO_CITY_FILES", db)
+	listen := freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan result, 1)
+	go func() { done <- c.runCtx(ctx, "", "redirector", "--listen", listen) }()
+	defer func() {
+		cancel()
+		if r := <-done; r.code != 0 {
+			t.Errorf("redirector exit %d: %s", r.code, r.err)
+		}
+	}()
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	deadline := time.Now().Add(30 * time.Second)
+	for got := 0; got < 20; {
+		resp, err := noRedirect.Get("http://" + listen + "/pub/x.iso")
+		if err != nil {
+			if time.Now().After(deadline) {
+				t.Fatalf("redirector never answered: %v", err)
+			}
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
+		resp.Body.Close()
+		if loc := resp.Header.Get("Location"); loc != webDE.URL()+"pub/x.iso" {
+			t.Fatalf("German client sent to %q (status %d)", loc, resp.StatusCode)
+		}
+		got++
 	}
 }

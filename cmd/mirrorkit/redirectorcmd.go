@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -12,10 +14,36 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mirrorkit/mirrorkit/internal/clientip"
+	"github.com/mirrorkit/mirrorkit/internal/geo"
 	"github.com/mirrorkit/mirrorkit/internal/policy"
 	"github.com/mirrorkit/mirrorkit/internal/redirector"
 	"github.com/mirrorkit/mirrorkit/internal/store"
 )
+
+// geoLocator loads the configured geo files (a file that fails to load at
+// start is an error) and keeps them current; nil when none are configured.
+func (a *app) geoLocator(ctx context.Context) (func(netip.Addr) redirector.Location, error) {
+	g := a.cfg.Geo
+	cfg := geo.Config{CityFiles: g.CityFiles, ASNFiles: g.ASNFiles}
+	if cfg.Empty() {
+		a.log.Info("no geo data configured: mirrors are chosen by weight alone")
+		return nil, nil
+	}
+	rl := geo.NewReloader(cfg, geo.ReloaderOptions{OnError: func(err error) {
+		a.log.Warn("geo data reload failed; keeping the previous data", "err", err)
+	}})
+	if err := rl.Reload(ctx); err != nil {
+		return nil, fmt.Errorf("geo data: %w", err)
+	}
+	go func() { _ = rl.Run(ctx, time.Duration(g.ReloadInterval)) }()
+	return func(addr netip.Addr) redirector.Location {
+		i := rl.Lookup(addr)
+		if !i.Known {
+			return redirector.Location{ASN: i.ASN}
+		}
+		return redirector.Location{Country: i.Country, Continent: i.Continent, Lat: i.Lat, Lon: i.Lon, HasCoords: i.HasCoords, ASN: i.ASN}
+	}, nil
+}
 
 func (a *app) redirectorCommand() *cobra.Command {
 	var listen, origin string
@@ -46,8 +74,12 @@ answered from memory and keep working if the store goes away.`,
 			if err != nil {
 				return err
 			}
+			locate, err := a.geoLocator(cmd.Context())
+			if err != nil {
+				return err
+			}
 			srv, err := redirector.New(redirector.Config{Origin: c.Origin, Fallback: c.Fallback, Status: c.Status,
-				Policy: pol, Clients: clients, AllowOverride: c.AllowOverride, Links: c.Links, Log: a.log})
+				Policy: pol, Clients: clients, AllowOverride: c.AllowOverride, Links: c.Links, Log: a.log, Locate: locate})
 			if err != nil {
 				return err
 			}

@@ -30,6 +30,7 @@ type Config struct {
 	Catalog    Catalog    `toml:"catalog" json:"catalog"`
 	Scan       Scan       `toml:"scan" json:"scan"`
 	Redirector Redirector `toml:"redirector" json:"redirector"`
+	Geo        Geo        `toml:"geo" json:"geo"`
 
 	origin map[string]string // key → where its value came from, for messages
 	lines  map[string]int    // key → line in the file
@@ -135,6 +136,16 @@ type Redirector struct {
 	MetricsListen string `toml:"metrics_listen" json:"metrics_listen"`
 }
 
+// Geo says where the redirector finds client locations.
+type Geo struct {
+	// CityFiles are .mmdb files (MaxMind or DB-IP layout), tried in order.
+	CityFiles []string `toml:"city_files" json:"city_files"`
+	// ASNFiles are .mmdb or .csv range files, tried in order.
+	ASNFiles []string `toml:"asn_files" json:"asn_files"`
+	// ReloadInterval is how often the files are checked for changes.
+	ReloadInterval Duration `toml:"reload_interval" json:"reload_interval"`
+}
+
 // Default returns the configuration used when nothing is set.
 func Default() Config {
 	return Config{
@@ -149,6 +160,7 @@ func Default() Config {
 		Redirector: Redirector{Listen: ":8080", Fallback: []string{}, Status: 302, TrustedProxies: []string{}, Links: 4,
 			ServeLocally: policy.DefaultServeLocally(), MinRedirectSize: Size(policy.DefaultMinRedirectSize),
 			RefreshInterval: Duration(30 * time.Second), MetricsListen: "127.0.0.1:9465"},
+		Geo: Geo{CityFiles: []string{}, ASNFiles: []string{}, ReloadInterval: Duration(time.Hour)},
 	}
 }
 
@@ -412,6 +424,12 @@ func (c *Config) validateRedirector(e *Error) {
 		c.problem(e, "redirector.serve_locally", err.Error())
 	}
 	c.checkDuration(e, "redirector.refresh_interval", r.RefreshInterval, time.Second, time.Hour)
+	c.checkDuration(e, "geo.reload_interval", c.Geo.ReloadInterval, time.Minute, 30*24*time.Hour)
+	for _, f := range c.Geo.ASNFiles {
+		if !strings.HasSuffix(f, ".mmdb") && !strings.HasSuffix(f, ".csv") {
+			c.problem(e, "geo.asn_files", fmt.Sprintf("%q must end in .mmdb or .csv", f))
+		}
+	}
 }
 
 func (c *Config) checkDuration(e *Error, key string, d Duration, lo, hi time.Duration) {

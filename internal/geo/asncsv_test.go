@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/mirrorkit/mirrorkit/internal/geo/geotest"
 )
 
 // testASNCSV mimics @ip-location-db/asn: no header, quoted organisations
@@ -106,10 +108,10 @@ func TestASNTableEdges(t *testing.T) {
 	// The same numbers through a Resolver, mixed with an .mmdb ASN source
 	// listed after the CSV: the CSV wins where it has data, the mmdb fills
 	// the gaps.
-	mmdbPath := writeMMDB(t, dir, "asn.mmdb", 6, entries{
-		"192.0.2.0/24":    asnRecord(65000),
-		"198.51.100.0/24": asnRecord(65001),
-		"2001:db8::/32":   asnRecord(65002),
+	mmdbPath := geotest.WriteMMDB(t, dir, "asn.mmdb", 6, geotest.Entries{
+		"192.0.2.0/24":    geotest.ASNRecord(65000),
+		"198.51.100.0/24": geotest.ASNRecord(65001),
+		"2001:db8::/32":   geotest.ASNRecord(65002),
 	})
 	r := mustOpen(t, Config{ASNFiles: []string{path, mmdbPath}})
 	for addr, want := range map[string]Info{

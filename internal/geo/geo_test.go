@@ -13,6 +13,8 @@ import (
 	"github.com/maxmind/mmdbwriter/mmdbtype"
 
 	"github.com/mirrorkit/mirrorkit/internal/country"
+
+	"github.com/mirrorkit/mirrorkit/internal/geo/geotest"
 )
 
 var (
@@ -37,13 +39,13 @@ func TestLayoutsAgree(t *testing.T) {
 	dir := t.TempDir()
 	// Coordinates exactly representable as float32, so the DB-IP file's
 	// 32-bit longitude must decode to the same value.
-	mm := writeMMDB(t, dir, "maxmind.mmdb", 6, entries{
-		"192.0.2.0/24":  maxmindCity("DE", 52.5, 13.25),
-		"2001:db8::/32": maxmindCity("JP", 35.5, 139.75),
+	mm := geotest.WriteMMDB(t, dir, "maxmind.mmdb", 6, geotest.Entries{
+		"192.0.2.0/24":  geotest.MaxMindCity("DE", 52.5, 13.25),
+		"2001:db8::/32": geotest.MaxMindCity("JP", 35.5, 139.75),
 	})
-	db := writeMMDB(t, dir, "dbip.mmdb", 6, entries{
-		"192.0.2.0/24":  dbipCity("DE", 52.5, 13.25),
-		"2001:db8::/32": dbipCity("JP", 35.5, 139.75),
+	db := geotest.WriteMMDB(t, dir, "dbip.mmdb", 6, geotest.Entries{
+		"192.0.2.0/24":  geotest.DBIPCity("DE", 52.5, 13.25),
+		"2001:db8::/32": geotest.DBIPCity("JP", 35.5, 139.75),
 	})
 	want := map[netip.Addr]Info{
 		addrDE: {Country: "DE", Continent: country.Europe, Lat: 52.5, Lon: 13.25, HasCoords: true, Known: true},
@@ -64,12 +66,12 @@ func TestLayoutsAgree(t *testing.T) {
 
 func TestRegisteredCountryFallbackAndMissingCoords(t *testing.T) {
 	dir := t.TempDir()
-	path := writeMMDB(t, dir, "country.mmdb", 6, entries{
+	path := geotest.WriteMMDB(t, dir, "country.mmdb", 6, geotest.Entries{
 		// A GeoLite2-Country style record: no location, no country, only
 		// the registration country (typical for anycast blocks).
 		"198.51.100.0/24": {"registered_country": mmdbtype.Map{"iso_code": mmdbtype.String("FR")}},
 		// Null Island is a real coordinate and must not be lost.
-		"192.0.2.0/24": maxmindCity("GH", 0, 0),
+		"192.0.2.0/24": geotest.MaxMindCity("GH", 0, 0),
 	})
 	r := mustOpen(t, Config{CityFiles: []string{path}})
 	if got, want := r.Lookup(addrFR), (Info{Country: "FR", Continent: country.Europe, Known: true}); got != want {
@@ -82,12 +84,12 @@ func TestRegisteredCountryFallbackAndMissingCoords(t *testing.T) {
 
 func TestSeparateV4AndV6Files(t *testing.T) {
 	dir := t.TempDir()
-	v4 := writeMMDB(t, dir, "dbip-city-ipv4.mmdb", 4, entries{
-		"192.0.2.0/24":    dbipCity("DE", 52.5, 13.25),
-		"198.51.100.0/24": dbipCity("FR", 48.75, 2.25),
+	v4 := geotest.WriteMMDB(t, dir, "dbip-city-ipv4.mmdb", 4, geotest.Entries{
+		"192.0.2.0/24":    geotest.DBIPCity("DE", 52.5, 13.25),
+		"198.51.100.0/24": geotest.DBIPCity("FR", 48.75, 2.25),
 	})
-	v6 := writeMMDB(t, dir, "dbip-city-ipv6.mmdb", 6, entries{
-		"2001:db8::/32": dbipCity("JP", 35.5, 139.75),
+	v6 := geotest.WriteMMDB(t, dir, "dbip-city-ipv6.mmdb", 6, geotest.Entries{
+		"2001:db8::/32": geotest.DBIPCity("JP", 35.5, 139.75),
 	})
 	// Both orders must work: the IPv4-only file must be skipped for IPv6
 	// addresses rather than answering with an error.
@@ -108,11 +110,11 @@ func TestSeparateV4AndV6Files(t *testing.T) {
 
 func TestNonISOCodesAreUnknown(t *testing.T) {
 	dir := t.TempDir()
-	path := writeMMDB(t, dir, "odd.mmdb", 6, entries{
-		"203.0.113.0/24":  maxmindCity("EU", 50, 10),
-		"198.51.100.0/24": dbipCity("A1", 1, 2),
-		"192.0.2.0/24":    dbipCity("de", 52.5, 13.25), // lower case is not canonical data
-		"2001:db8::/32":   dbipCity("ZZ", 1, 2),
+	path := geotest.WriteMMDB(t, dir, "odd.mmdb", 6, geotest.Entries{
+		"203.0.113.0/24":  geotest.MaxMindCity("EU", 50, 10),
+		"198.51.100.0/24": geotest.DBIPCity("A1", 1, 2),
+		"192.0.2.0/24":    geotest.DBIPCity("de", 52.5, 13.25), // lower case is not canonical data
+		"2001:db8::/32":   geotest.DBIPCity("ZZ", 1, 2),
 	})
 	r := mustOpen(t, Config{CityFiles: []string{path}})
 	for _, addr := range []netip.Addr{addrEU, addrFR, addrDE, addrJP} {
@@ -132,7 +134,7 @@ func TestUnmap(t *testing.T) {
 	dir := t.TempDir()
 	// An IPv4-only file: without unmapping, a mapped address is IPv6 and
 	// would never reach it.
-	v4 := writeMMDB(t, dir, "v4.mmdb", 4, entries{"192.0.2.0/24": dbipCity("DE", 52.5, 13.25)})
+	v4 := geotest.WriteMMDB(t, dir, "v4.mmdb", 4, geotest.Entries{"192.0.2.0/24": geotest.DBIPCity("DE", 52.5, 13.25)})
 	csvPath := filepath.Join(dir, "asn.csv")
 	if err := os.WriteFile(csvPath, []byte("192.0.2.0,192.0.2.255,64500,Example\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -161,7 +163,7 @@ func TestEmptyResolver(t *testing.T) {
 
 func TestOpenErrors(t *testing.T) {
 	dir := t.TempDir()
-	good := writeMMDB(t, dir, "good.mmdb", 6, entries{"192.0.2.0/24": dbipCity("DE", 1, 2)})
+	good := geotest.WriteMMDB(t, dir, "good.mmdb", 6, geotest.Entries{"192.0.2.0/24": geotest.DBIPCity("DE", 1, 2)})
 	data, err := os.ReadFile(good)
 	if err != nil {
 		t.Fatal(err)
@@ -199,14 +201,14 @@ func TestBadRecordTypes(t *testing.T) {
 	dir := t.TempDir()
 	bad := mmdbtype.Map{"country_code": mmdbtype.Uint32(42), "latitude": mmdbtype.String("north")}
 	// Covered by a load-time probe (192.0.2.1): the file is rejected.
-	probed := writeMMDB(t, dir, "probed.mmdb", 6, entries{"192.0.2.0/24": bad})
+	probed := geotest.WriteMMDB(t, dir, "probed.mmdb", 6, geotest.Entries{"192.0.2.0/24": bad})
 	if _, err := Open(context.Background(), Config{CityFiles: []string{probed}}); err == nil {
 		t.Error("Open accepted a file whose probed record has the wrong types")
 	}
 	// Not covered by a probe: the file loads, the bad record reads as
 	// unknown and the next file gets its turn.
-	unprobed := writeMMDB(t, dir, "unprobed.mmdb", 6, entries{"198.51.100.0/24": bad})
-	fallback := writeMMDB(t, dir, "fallback.mmdb", 6, entries{"198.51.100.0/24": dbipCity("FR", 48.75, 2.25)})
+	unprobed := geotest.WriteMMDB(t, dir, "unprobed.mmdb", 6, geotest.Entries{"198.51.100.0/24": bad})
+	fallback := geotest.WriteMMDB(t, dir, "fallback.mmdb", 6, geotest.Entries{"198.51.100.0/24": geotest.DBIPCity("FR", 48.75, 2.25)})
 	r := mustOpen(t, Config{CityFiles: []string{unprobed, fallback}})
 	if got := r.Lookup(addrFR); got.Country != "FR" {
 		t.Errorf("Lookup(%s) = %+v, want FR from the fallback file", addrFR, got)
@@ -231,10 +233,10 @@ func TestLookupAllocations(t *testing.T) {
 func benchResolver(tb testing.TB) *Resolver {
 	tb.Helper()
 	dir := tb.TempDir()
-	city := writeMMDB(tb, dir, "city.mmdb", 6, entries{
-		"192.0.2.0/24":    dbipCity("DE", 52.5, 13.25),
-		"198.51.100.0/24": maxmindCity("FR", 48.75, 2.25),
-		"2001:db8::/32":   dbipCity("JP", 35.5, 139.75),
+	city := geotest.WriteMMDB(tb, dir, "city.mmdb", 6, geotest.Entries{
+		"192.0.2.0/24":    geotest.DBIPCity("DE", 52.5, 13.25),
+		"198.51.100.0/24": geotest.MaxMindCity("FR", 48.75, 2.25),
+		"2001:db8::/32":   geotest.DBIPCity("JP", 35.5, 139.75),
 	})
 	csvPath := filepath.Join(dir, "asn.csv")
 	csv := "192.0.2.0,192.0.2.255,64500,\"Example, Inc.\"\n2001:db8::,2001:db8:ffff:ffff:ffff:ffff:ffff:ffff,64501,V6 Org\n"

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/mirrorkit/mirrorkit/internal/geo/geotest"
 )
 
 // events collects the Reloader's callbacks on channels so tests can wait for
@@ -79,7 +81,7 @@ func runReloader(t *testing.T, l *Reloader, every time.Duration) {
 
 func TestReloaderPicksUpReplacement(t *testing.T) {
 	dir := t.TempDir()
-	path := writeMMDB(t, dir, "city.mmdb", 6, entries{"192.0.2.0/24": dbipCity("DE", 52.5, 13.25)})
+	path := geotest.WriteMMDB(t, dir, "city.mmdb", 6, geotest.Entries{"192.0.2.0/24": geotest.DBIPCity("DE", 52.5, 13.25)})
 	ev := newEvents()
 	l := NewReloader(Config{CityFiles: []string{path}}, ev.options())
 
@@ -95,7 +97,7 @@ func TestReloaderPicksUpReplacement(t *testing.T) {
 	}
 
 	runReloader(t, l, 5*time.Millisecond)
-	writeMMDB(t, dir, "city.mmdb", 6, entries{"192.0.2.0/24": dbipCity("NL", 52.25, 4.75)})
+	geotest.WriteMMDB(t, dir, "city.mmdb", 6, geotest.Entries{"192.0.2.0/24": geotest.DBIPCity("NL", 52.25, 4.75)})
 	r := ev.waitReload(t)
 	if got := r.Lookup(addrDE); got.Country != "NL" {
 		t.Errorf("new resolver Lookup = %+v, want NL", got)
@@ -110,9 +112,9 @@ func TestReloaderPicksUpReplacement(t *testing.T) {
 
 func TestReloaderKeepsDataOnBadFile(t *testing.T) {
 	dir := t.TempDir()
-	city := writeMMDB(t, dir, "city.mmdb", 6, entries{"192.0.2.0/24": dbipCity("DE", 52.5, 13.25)})
+	city := geotest.WriteMMDB(t, dir, "city.mmdb", 6, geotest.Entries{"192.0.2.0/24": geotest.DBIPCity("DE", 52.5, 13.25)})
 	asn := filepath.Join(dir, "asn.csv")
-	writeFileAtomic(t, asn, []byte("192.0.2.0,192.0.2.255,64500,Org\n"))
+	geotest.WriteFileAtomic(t, asn, []byte("192.0.2.0,192.0.2.255,64500,Org\n"))
 	ev := newEvents()
 	l := NewReloader(Config{CityFiles: []string{city}, ASNFiles: []string{asn}}, ev.options())
 	if err := l.Reload(context.Background()); err != nil {
@@ -141,14 +143,14 @@ func TestReloaderKeepsDataOnBadFile(t *testing.T) {
 		{"truncated mmdb", city, good[:len(good)-40], good},
 		{"bad csv", asn, []byte("192.0.2.0,nonsense,1,x\n"), goodCSV},
 	} {
-		writeFileAtomic(t, tc.path, tc.bad)
+		geotest.WriteFileAtomic(t, tc.path, tc.bad)
 		if err := ev.waitError(t); err == nil {
 			t.Fatalf("%s: nil error reported", tc.name)
 		}
 		if got := l.Lookup(addrDE); got != want {
 			t.Errorf("%s: Lookup after failed reload = %+v, want previous %+v", tc.name, got, want)
 		}
-		writeFileAtomic(t, tc.path, tc.good)
+		geotest.WriteFileAtomic(t, tc.path, tc.good)
 		if got := ev.waitReload(t).Lookup(addrDE); got != want {
 			t.Errorf("%s: Lookup after repair = %+v, want %+v", tc.name, got, want)
 		}
@@ -157,7 +159,7 @@ func TestReloaderKeepsDataOnBadFile(t *testing.T) {
 
 func TestReloaderReportsOncePerChange(t *testing.T) {
 	dir := t.TempDir()
-	city := writeMMDB(t, dir, "city.mmdb", 6, entries{"192.0.2.0/24": dbipCity("DE", 52.5, 13.25)})
+	city := geotest.WriteMMDB(t, dir, "city.mmdb", 6, geotest.Entries{"192.0.2.0/24": geotest.DBIPCity("DE", 52.5, 13.25)})
 	good, err := os.ReadFile(city)
 	if err != nil {
 		t.Fatal(err)
@@ -176,7 +178,7 @@ func TestReloaderReportsOncePerChange(t *testing.T) {
 		t.Fatalf("poll of unchanged files: %d reloads, %d errors; want none", len(ev.reloads), len(ev.errs))
 	}
 
-	writeFileAtomic(t, city, []byte("garbage"))
+	geotest.WriteFileAtomic(t, city, []byte("garbage"))
 	for range 3 {
 		l.poll(context.Background())
 	}
@@ -188,7 +190,7 @@ func TestReloaderReportsOncePerChange(t *testing.T) {
 		t.Errorf("Lookup after failed reload = %+v, want DE", got)
 	}
 
-	writeFileAtomic(t, city, good)
+	geotest.WriteFileAtomic(t, city, good)
 	l.poll(context.Background())
 	if len(ev.reloads) != 1 || len(ev.errs) != 0 {
 		t.Fatalf("poll after repair: %d reloads, %d errors; want 1 reload", len(ev.reloads), len(ev.errs))
@@ -197,9 +199,9 @@ func TestReloaderReportsOncePerChange(t *testing.T) {
 
 func TestReloaderConcurrentLookups(t *testing.T) {
 	dir := t.TempDir()
-	v1 := entries{"192.0.2.0/24": dbipCity("DE", 52.5, 13.25), "2001:db8::/32": dbipCity("JP", 35.5, 139.75)}
-	v2 := entries{"192.0.2.0/24": dbipCity("NL", 52.25, 4.75), "2001:db8::/32": dbipCity("KR", 37.5, 127)}
-	path := writeMMDB(t, dir, "city.mmdb", 6, v1)
+	v1 := geotest.Entries{"192.0.2.0/24": geotest.DBIPCity("DE", 52.5, 13.25), "2001:db8::/32": geotest.DBIPCity("JP", 35.5, 139.75)}
+	v2 := geotest.Entries{"192.0.2.0/24": geotest.DBIPCity("NL", 52.25, 4.75), "2001:db8::/32": geotest.DBIPCity("KR", 37.5, 127)}
+	path := geotest.WriteMMDB(t, dir, "city.mmdb", 6, v1)
 	ev := newEvents()
 	l := NewReloader(Config{CityFiles: []string{path}}, ev.options())
 	if err := l.Reload(context.Background()); err != nil {
@@ -227,7 +229,7 @@ func TestReloaderConcurrentLookups(t *testing.T) {
 		if i%2 == 0 {
 			data = v2
 		}
-		writeMMDB(t, dir, "city.mmdb", 6, data)
+		geotest.WriteMMDB(t, dir, "city.mmdb", 6, data)
 		ev.waitReload(t)
 	}
 	stop.Store(true)
@@ -257,7 +259,7 @@ func TestReloaderNoFiles(t *testing.T) {
 
 func TestReloadCancelled(t *testing.T) {
 	dir := t.TempDir()
-	city := writeMMDB(t, dir, "city.mmdb", 6, entries{"192.0.2.0/24": dbipCity("DE", 52.5, 13.25)})
+	city := geotest.WriteMMDB(t, dir, "city.mmdb", 6, geotest.Entries{"192.0.2.0/24": geotest.DBIPCity("DE", 52.5, 13.25)})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := Open(ctx, Config{CityFiles: []string{city}}); !errors.Is(err, context.Canceled) {

@@ -1,4 +1,7 @@
-package geo
+// Package geotest builds small geo databases for tests: MaxMind- and
+// DB-IP-layout .mmdb files over the documentation and loopback ranges, so
+// tests need no downloaded data.
+package geotest
 
 import (
 	"net"
@@ -10,12 +13,12 @@ import (
 	"github.com/maxmind/mmdbwriter/mmdbtype"
 )
 
-// entries maps a CIDR to the record stored for it.
-type entries map[string]mmdbtype.Map
+// Entries maps a CIDR to the record stored for it.
+type Entries map[string]mmdbtype.Map
 
-// writeMMDB builds a tiny database and writes it to dir/name. ipVersion 4
+// WriteMMDB builds a tiny database and writes it to dir/name. ipVersion 4
 // builds an IPv4-only tree, 6 a dual tree.
-func writeMMDB(t testing.TB, dir, name string, ipVersion int, data entries) string {
+func WriteMMDB(t testing.TB, dir, name string, ipVersion int, data Entries) string {
 	t.Helper()
 	tree, err := mmdbwriter.New(mmdbwriter.Options{
 		DatabaseType:            "mirrorkit-test",
@@ -54,8 +57,8 @@ func writeMMDB(t testing.TB, dir, name string, ipVersion int, data entries) stri
 	return path
 }
 
-// writeFileAtomic replaces path with data via a temporary file and rename.
-func writeFileAtomic(t testing.TB, path string, data []byte) {
+// WriteFileAtomic replaces path with data via a temporary file and rename.
+func WriteFileAtomic(t testing.TB, path string, data []byte) {
 	t.Helper()
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, data, 0o644); err != nil {
@@ -66,9 +69,9 @@ func writeFileAtomic(t testing.TB, path string, data []byte) {
 	}
 }
 
-// maxmindCity is a record in the GeoLite2-City layout. The continent field is
+// MaxMindCity is a record in the GeoLite2-City layout. The continent field is
 // deliberately wrong: the package must ignore it.
-func maxmindCity(iso string, lat, lon float64) mmdbtype.Map {
+func MaxMindCity(iso string, lat, lon float64) mmdbtype.Map {
 	return mmdbtype.Map{
 		"continent": mmdbtype.Map{"code": mmdbtype.String("AN")},
 		"country": mmdbtype.Map{
@@ -84,9 +87,9 @@ func maxmindCity(iso string, lat, lon float64) mmdbtype.Map {
 	}
 }
 
-// dbipCity is a record in the flat ip-location-db DB-IP Lite layout.
+// DBIPCity is a record in the flat ip-location-db DB-IP Lite layout.
 // Longitude is stored as a 32-bit float to exercise both float kinds.
-func dbipCity(iso string, lat, lon float64) mmdbtype.Map {
+func DBIPCity(iso string, lat, lon float64) mmdbtype.Map {
 	return mmdbtype.Map{
 		"city":         mmdbtype.String("Somewhere"),
 		"country_code": mmdbtype.String(iso),
@@ -97,7 +100,7 @@ func dbipCity(iso string, lat, lon float64) mmdbtype.Map {
 	}
 }
 
-func asnRecord(asn uint32) mmdbtype.Map {
+func ASNRecord(asn uint32) mmdbtype.Map {
 	return mmdbtype.Map{
 		"autonomous_system_number":       mmdbtype.Uint32(asn),
 		"autonomous_system_organization": mmdbtype.String("Example Org"),

@@ -63,6 +63,10 @@ func runAria2c(t *testing.T, aria2c, docName string, doc []byte) aria2Result {
 		"--no-conf", // a developer's ~/.aria2/aria2.conf must not change the outcome
 		"-M", docPath, "-d", dir,
 		"--file-allocation=none", "--console-log-level=warn", "--summary-interval=0",
+		// As the redirector's users run it. With it aria2c first checks
+		// the not-yet-downloaded file and logs "Checksum error detected"
+		// even on success; hash enforcement during the download (exit 1
+		// on a bad piece, 32 on a bad whole file) is the same without it.
 		"--check-integrity=true",
 		// Split the 3 MiB file so both mirrors are used, as a client
 		// fetching a large ISO would; the defaults (20M) would not split it.
@@ -99,10 +103,30 @@ func TestAria2cEndToEnd(t *testing.T) {
 			t.Fatalf("aria2c failed: %v\n%s", res.err, res.output)
 		}
 		requireDownloaded(t, filepath.Join(res.dir, name), content)
-		t.Logf("requests: mirror a %d, mirror b %d", a.hits.Load(), b.hits.Load())
+		t.Logf("requests: mirror a %d, mirror b %d\n%s", a.hits.Load(), b.hits.Load(), res.output)
 		if a.hits.Load() == 0 || b.hits.Load() == 0 {
 			t.Errorf("aria2c did not use both mirrors: %d and %d requests", a.hits.Load(), b.hits.Load())
 		}
+	})
+
+	// What Options.IncludeRsync would hand aria2c: an rsync URL it cannot
+	// fetch, listed first.
+	t.Run("meta4 with rsync first", func(t *testing.T) {
+		a := startMirror(t, name, content)
+		urls := []URL{
+			{URL: "rsync://127.0.0.1:1/pub/" + name, Location: "NL", Priority: 1},
+			{URL: a.URL + "/pub/" + name, Location: "DE", Priority: 2},
+		}
+		var doc bytes.Buffer
+		if err := Meta4(&doc, f, urls, Options{IncludeRsync: true}); err != nil {
+			t.Fatal(err)
+		}
+		res := runAria2c(t, aria2c, name+".meta4", doc.Bytes())
+		t.Logf("aria2c: %v\n%s", res.err, res.output)
+		if res.err != nil {
+			t.Fatalf("aria2c failed: %v\n%s", res.err, res.output)
+		}
+		requireDownloaded(t, filepath.Join(res.dir, name), content)
 	})
 
 	t.Run("metalink3 from two mirrors", func(t *testing.T) {

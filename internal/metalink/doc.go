@@ -22,16 +22,21 @@
 //     the client's save-as hint (the bytes it fetches come from the URLs), so
 //     the encoding need not be reversible and a literal '%' is left alone.
 //     Names that could escape the client's download directory are refused:
-//     empty, ".", "..", or containing '/' or NUL.
+//     empty, ".", "..", or containing '/' or NUL. One client quirk remains:
+//     aria2c reads attributes through libxml2's SAX interface without entity
+//     substitution and so saves "R&D.iso" as "R&#38;D.iso". Every
+//     well-formed spelling of '&' in an attribute meets the same fate, so the
+//     output stays correct XML rather than mangling the name for everyone.
 //   - URLs. The caller percent-encodes them (the redirector builds them from
 //     the mirror's base URL and the escaped path). The package checks rather
 //     than fixes: a URL that is not absolute, has no host, uses a scheme other
 //     than http, https, ftp or rsync, or contains a space, control character
 //     or non-ASCII byte is refused. Escaping a URL twice, or guessing which
 //     '%' was meant literally, would produce a link that silently 404s.
-//   - rsync. Download managers (aria2c, librepo, zypper's media backend) do
-//     not fetch rsync:// URLs, so listing them only costs clients a failed
-//     attempt; they are dropped unless Options.IncludeRsync is set.
+//   - rsync. Download managers fetch over HTTP(S) and FTP; aria2c silently
+//     skips rsync:// URLs, and a client that does not filter by scheme would
+//     spend an attempt on each. They are dropped unless Options.IncludeRsync
+//     is set (for tools that do speak rsync).
 //   - Order and preference. URLs are written sorted by Priority (stable, so
 //     the caller's order breaks ties). Metalink 4 carries the priority as is
 //     (1 is best); Metalink 3's preference runs the other way (100 is best),

@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"encoding/hex"
 	"encoding/xml"
-	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -60,7 +59,7 @@ type Options struct {
 	// clock (and golden tests need a fixed one).
 	Published time.Time
 	// Origin is the URL of the metalink document itself, so a client can
-	// refresh it; "" omits it. Checked like URL.URL.
+	// refresh it; "" omits it. Checked like URL.URL, and http or https.
 	Origin string
 	// Generator names the producer, e.g. "mirrorkit/1.2.3"; "" omits it.
 	Generator string
@@ -100,10 +99,10 @@ type hashKind struct {
 	value     string
 }
 
-// hashKinds lists f's digests in the order they are written, strongest first
-// so a client that stops at the first hash it knows picks the best one. The
-// Metalink 4 names are IANA's Hash Function Textual Names (RFC 5854 4.2.7);
-// Metalink 3.0 uses the unhyphenated names.
+// hashKinds lists f's digests in the order they are written: strongest
+// first, though clients (aria2c among them) pick the strongest they support
+// whatever the order. The Metalink 4 names are IANA's Hash Function Textual
+// Names (RFC 5854 4.2.7); Metalink 3.0 uses the unhyphenated names.
 func hashKinds(f File) [4]hashKind {
 	return [...]hashKind{
 		{"sha-512", "sha512", 128, f.SHA512},
@@ -140,8 +139,13 @@ func check(f File, urls []URL, o Options) (*checked, error) {
 		return nil, fmt.Errorf("file %q: %w", c.name, err)
 	}
 	if o.Origin != "" {
-		if _, err := checkURL(o.Origin); err != nil {
+		scheme, err := checkURL(o.Origin)
+		if err != nil {
 			return nil, fmt.Errorf("origin: %w", err)
+		}
+		// The client re-fetches the document from here.
+		if scheme != "http" && scheme != "https" {
+			return nil, fmt.Errorf("origin %q: not an http or https URL", o.Origin)
 		}
 	}
 	if len(urls) == 0 {
@@ -181,7 +185,10 @@ func checkPieces(f File) ([]string, error) {
 		return nil, nil
 	}
 	n := len(f.Pieces) / PieceHashSize
-	want := (f.Size + f.PieceSize - 1) / f.PieceSize
+	want := f.Size / f.PieceSize // ceil without Size+PieceSize-1 overflowing
+	if f.Size%f.PieceSize != 0 {
+		want++
+	}
 	if int64(n) != want {
 		return nil, fmt.Errorf("%d piece hashes, want %d for size %d in pieces of %d", n, want, f.Size, f.PieceSize)
 	}
@@ -237,16 +244,14 @@ func checkURL(s string) (string, error) {
 	return scheme, nil
 }
 
-var errUnsafeName = errors.New("unsafe file name")
-
 // safeName returns name with the bytes XML 1.0 cannot carry percent-encoded
 // (see the package documentation).
 func safeName(name string) (string, error) {
 	switch {
 	case name == "", name == ".", name == "..":
-		return "", fmt.Errorf("%w %q: not a file name", errUnsafeName, name)
+		return "", fmt.Errorf("file name %q: not a file name", name)
 	case strings.ContainsAny(name, "/\x00"):
-		return "", fmt.Errorf("%w %q: contains '/' or NUL, which could leave the client's download directory", errUnsafeName, name)
+		return "", fmt.Errorf("file name %q: contains '/' or NUL, which could leave the client's download directory", name)
 	}
 	var b strings.Builder
 	for i := 0; i < len(name); {

@@ -110,15 +110,15 @@ func TestGolden(t *testing.T) {
 const nsMeta4 = "urn:ietf:params:xml:ns:metalink"
 
 type rfcMetalink struct {
-	XMLName   xml.Name    `xml:"urn:ietf:params:xml:ns:metalink metalink"`
-	Generator string      `xml:"urn:ietf:params:xml:ns:metalink generator"`
-	Origin    rfcOrigin   `xml:"urn:ietf:params:xml:ns:metalink origin"`
-	Published string      `xml:"urn:ietf:params:xml:ns:metalink published"`
-	Files     []rfcFile   `xml:"urn:ietf:params:xml:ns:metalink file"`
-	Other     []anyElemnt `xml:",any"`
+	XMLName   xml.Name     `xml:"urn:ietf:params:xml:ns:metalink metalink"`
+	Generator string       `xml:"urn:ietf:params:xml:ns:metalink generator"`
+	Origin    rfcOrigin    `xml:"urn:ietf:params:xml:ns:metalink origin"`
+	Published string       `xml:"urn:ietf:params:xml:ns:metalink published"`
+	Files     []rfcFile    `xml:"urn:ietf:params:xml:ns:metalink file"`
+	Other     []anyElement `xml:",any"`
 }
 
-type anyElemnt struct{ XMLName xml.Name }
+type anyElement struct{ XMLName xml.Name }
 
 type rfcOrigin struct {
 	Dynamic string `xml:"dynamic,attr"`
@@ -126,12 +126,12 @@ type rfcOrigin struct {
 }
 
 type rfcFile struct {
-	Name   string      `xml:"name,attr"`
-	Size   string      `xml:"urn:ietf:params:xml:ns:metalink size"`
-	Hashes []rfcHash   `xml:"urn:ietf:params:xml:ns:metalink hash"`
-	Pieces []rfcPieces `xml:"urn:ietf:params:xml:ns:metalink pieces"`
-	URLs   []rfcURL    `xml:"urn:ietf:params:xml:ns:metalink url"`
-	Other  []anyElemnt `xml:",any"`
+	Name   string       `xml:"name,attr"`
+	Size   string       `xml:"urn:ietf:params:xml:ns:metalink size"`
+	Hashes []rfcHash    `xml:"urn:ietf:params:xml:ns:metalink hash"`
+	Pieces []rfcPieces  `xml:"urn:ietf:params:xml:ns:metalink pieces"`
+	URLs   []rfcURL     `xml:"urn:ietf:params:xml:ns:metalink url"`
+	Other  []anyElement `xml:",any"`
 }
 
 type rfcHash struct {
@@ -475,6 +475,7 @@ func TestRefused(t *testing.T) {
 		{"pieces not multiple of 32", func(f *File, _ *[]URL, _ *Options) { f.Pieces = f.Pieces[:33] }, "not a multiple of 32"},
 		{"too few pieces", func(f *File, _ *[]URL, _ *Options) { f.Pieces = f.Pieces[:64] }, "2 piece hashes, want 3"},
 		{"pieces without size", func(f *File, _ *[]URL, _ *Options) { f.PieceSize = 0 }, "piece size 0"},
+		{"huge size, one piece", func(f *File, _ *[]URL, _ *Options) { f.Size = 1<<63 - 1; f.PieceSize = 1 << 62 }, "3 piece hashes, want 2"},
 		{"negative piece size", func(f *File, _ *[]URL, _ *Options) { f.PieceSize = -1 }, "negative piece size"},
 		{"no URLs", func(_ *File, u *[]URL, _ *Options) { *u = nil }, "no URLs"},
 		{"URL with space", func(_ *File, u *[]URL, _ *Options) { (*u)[1].URL = "http://m.example.com/a b.iso" }, "byte 0x20"},
@@ -486,6 +487,7 @@ func TestRefused(t *testing.T) {
 		{"bad location", func(_ *File, u *[]URL, _ *Options) { (*u)[0].Location = "DEU" }, "alpha-2"},
 		{"priority 0", func(_ *File, u *[]URL, _ *Options) { (*u)[0].Priority = 0 }, "priority 0"},
 		{"priority too high", func(_ *File, u *[]URL, _ *Options) { (*u)[0].Priority = 1000000 }, "priority 1000000"},
+		{"ftp origin", func(_ *File, _ *[]URL, o *Options) { o.Origin = "ftp://x.example/a.meta4" }, "not an http or https URL"},
 		{"origin with space", func(_ *File, _ *[]URL, o *Options) { o.Origin = "https://x.example/a b.meta4" }, "origin"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -156,6 +156,9 @@ func (s *Server) serveMetalink(w http.ResponseWriter, r *http.Request, st *State
 		err = metalink.Metalink3(w, file, urls, o)
 	}
 	if err != nil {
+		// The metalink package writes nothing when it refuses its input, so
+		// the client can still get a proper error.
 		s.cfg.Log.Warn("metalink", "path", p, "err", err)
+		http.Error(w, "cannot describe this file as a metalink", http.StatusInternalServerError)
 	}
 }

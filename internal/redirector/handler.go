@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"io/fs"
 	"log/slog"
 	"math/rand/v2"
@@ -158,7 +159,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rnd := s.rnds.Get().(*rand.Rand)
 	defer s.rnds.Put(rnd)
-	if r.URL.Query().Has("mirrorlist") {
+	if r.URL.RawQuery != "" && r.URL.Query().Has("mirrorlist") {
 		s.serveList(w, r, s.mirrorList(st, &req, rnd, p, id))
 		return
 	}
@@ -181,8 +182,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m, _ := st.Table.Mirror(choice.Slot)
-	s.links(w, st, &req, rnd, p, choice.Slot)
-	s.redirect(w, r, mirrorURL(m.URLs.HTTPS, m.URLs.HTTP, req.HTTPS)+escapePath(p)[1:])
+	ep := escapePath(p)[1:]
+	s.links(w, st, &req, rnd, ep, choice.Slot)
+	s.redirect(w, r, mirrorURL(m.URLs.HTTPS, m.URLs.HTTP, req.HTTPS)+ep)
 }
 
 // client locates the address, or takes ?country= and ?asn= when allowed.
@@ -226,19 +228,27 @@ func mirrorURL(https, http string, wantHTTPS bool) string {
 	return http
 }
 
-// links adds RFC 6249 Link headers for the next best mirrors.
-func (s *Server) links(w http.ResponseWriter, st *State, req *selection.Request, rnd *rand.Rand, p string, chosen int) {
-	var buf [16]selection.Choice
-	ranked := st.Table.Rank(req, rnd, buf[:0])
-	pri := 1
-	for _, c := range ranked {
-		if c.Slot == chosen || pri > s.cfg.Links {
-			continue
-		}
+// links adds RFC 6249 Link headers for the next best mirrors; ep is the
+// escaped path without its leading slash.
+func (s *Server) links(w http.ResponseWriter, st *State, req *selection.Request, rnd *rand.Rand, ep string, chosen int) {
+	if s.cfg.Links <= 0 {
+		return
+	}
+	var buf [32]selection.Choice
+	h := w.Header()
+	for i, c := range st.Table.Top(req, rnd, s.cfg.Links, chosen, buf[:0]) {
 		m, _ := st.Table.Mirror(c.Slot)
-		u := mirrorURL(m.URLs.HTTPS, m.URLs.HTTP, req.HTTPS) + escapePath(p)[1:]
-		w.Header().Add("Link", fmt.Sprintf("<%s>; rel=duplicate; pri=%d; geo=%s", u, pri, strings.ToLower(m.Location.Country)))
-		pri++
+		base := mirrorURL(m.URLs.HTTPS, m.URLs.HTTP, req.HTTPS)
+		var b strings.Builder
+		b.Grow(len(base) + len(ep) + 40)
+		b.WriteByte('<')
+		b.WriteString(base)
+		b.WriteString(ep)
+		b.WriteString(">; rel=duplicate; pri=")
+		b.WriteString(strconv.Itoa(i + 1))
+		b.WriteString("; geo=")
+		b.WriteString(strings.ToLower(m.Location.Country))
+		h["Link"] = append(h["Link"], b.String())
 	}
 }
 
@@ -248,7 +258,8 @@ func (s *Server) redirect(w http.ResponseWriter, r *http.Request, target string)
 	w.Header().Set("Cache-Control", "private, no-store")
 	w.WriteHeader(s.cfg.Status)
 	if r.Method == http.MethodGet {
-		fmt.Fprintf(w, "<a href=\"%s\">%s</a>\n", template.HTMLEscapeString(target), template.HTMLEscapeString(target))
+		esc := template.HTMLEscapeString(target)
+		io.WriteString(w, "<a href=\""+esc+"\">"+esc+"</a>\n")
 	}
 }
 

@@ -35,10 +35,16 @@ func cleanPath(u *url.URL) (p string, dir bool, err error) {
 	}
 	dir = strings.HasSuffix(decoded, "/")
 	trimmed := strings.TrimSuffix(decoded, "/")
-	for _, seg := range strings.Split(trimmed, "/")[1:] {
+	for rest := trimmed; rest != ""; {
+		// rest starts with "/"; the segment runs to the next one.
+		seg, tail, _ := strings.Cut(rest[1:], "/")
 		if seg == "" || seg == "." || seg == ".." {
 			return "", false, errBadPath
 		}
+		if tail == "" && !strings.HasPrefix(rest[1+len(seg):], "/") {
+			break
+		}
+		rest = rest[1+len(seg):]
 	}
 	p = path.Clean(decoded)
 	if p != trimmed && !(p == "/" && trimmed == "") {

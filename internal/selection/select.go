@@ -1,12 +1,10 @@
 package selection
 
 import (
-	"cmp"
 	"math"
 	"math/bits"
 	"math/rand/v2"
 	"net/netip"
-	"slices"
 
 	"github.com/mirrorkit/mirrorkit/internal/country"
 )
@@ -240,50 +238,108 @@ func (t *Table) distance(req *Request, slot int) float64 {
 
 // Rank orders every qualifying mirror as this client would be served them:
 // classes best first; within the netblock, ASN, country and continent
-// classes a weighted random order (so the first is what Pick would draw);
-// then the rest by distance, mirrors without coordinates last. It appends to
-// out and returns it; pass a buffer with capacity to avoid allocation.
+// classes a weighted random order; then the rest by distance, mirrors without
+// coordinates last. It appends to out and returns it.
 func (t *Table) Rank(req *Request, rnd *rand.Rand, out []Choice) []Choice {
+	return t.Top(req, rnd, MaxSlots, -1, out)
+}
+
+// Top is Rank cut to the first k mirrors, leaving out the slot skip (the one
+// Pick already chose; -1 for none). It does the work of k mirrors, not of
+// all of them: a redirect's Link headers need the next four of hundreds.
+func (t *Table) Top(req *Request, rnd *rand.Rand, k, skip int, out []Choice) []Choice {
 	var cand Set
 	nb := t.Netblocks(req.Client.Addr)
 	t.candidates(req, nb, &cand)
-	type keyed struct {
-		Choice
-		key float64
+	if skip >= 0 && skip < MaxSlots {
+		cand[skip>>6] &^= 1 << (uint(skip) & 63)
 	}
-	var buf [64]keyed
-	ranked := buf[:0]
-	for cl := ClassNetblock; cl < ClassDistance; cl++ {
+	var cv [3]float64
+	if req.Client.HasCoords {
+		cv = unitVector(req.Client.Lat, req.Client.Lon)
+	}
+	dist := func(s int) float64 {
+		if !req.Client.HasCoords || !t.hasVec.Has(s) {
+			return -1
+		}
+		return distanceKm(cv, t.vec[s])
+	}
+	n := 0
+	for cl := ClassNetblock; cl < ClassDistance && n < k; cl++ {
 		var group Set
 		if !t.classSet(cl, req, nb, &cand, &group) {
 			continue
 		}
-		start := len(ranked)
+		// Weighted random order (Efraimidis–Spirakis): the best keys u^(1/w),
+		// kept in a small sorted buffer of the k needed.
+		best := topK{k: k - n}
 		for w := 0; w < t.words; w++ {
 			for x := group[w]; x != 0; x &= x - 1 {
 				s := w*64 + bits.TrailingZeros64(x)
-				// Efraimidis–Spirakis: sorting by u^(1/w) gives a weighted
-				// random order.
-				ranked = append(ranked, keyed{Choice{s, cl, t.distance(req, s)}, math.Pow(rnd.Float64(), 1/t.weight[s])})
+				best.offer(s, math.Pow(rnd.Float64(), 1/t.weight[s]))
 				cand[w] &^= 1 << (uint(s) & 63)
 			}
 		}
-		slices.SortFunc(ranked[start:], func(a, b keyed) int { return cmp.Compare(b.key, a.key) })
-	}
-	start := len(ranked)
-	for w := 0; w < t.words; w++ {
-		for x := cand[w]; x != 0; x &= x - 1 {
-			s := w*64 + bits.TrailingZeros64(x)
-			d := t.distance(req, s)
-			if d < 0 {
-				d = math.Inf(1)
-			}
-			ranked = append(ranked, keyed{Choice{s, ClassDistance, t.distance(req, s)}, d})
+		for _, it := range best.items() {
+			out = append(out, Choice{it.slot, cl, dist(it.slot)})
+			n++
 		}
 	}
-	slices.SortFunc(ranked[start:], func(a, b keyed) int { return cmp.Compare(a.key, b.key) })
-	for _, k := range ranked {
-		out = append(out, k.Choice)
+	if n < k {
+		// Nearest first by dot product (larger is nearer); mirrors without
+		// coordinates rank after all others, by slot.
+		best := topK{k: k - n}
+		for w := 0; w < t.words; w++ {
+			for x := cand[w]; x != 0; x &= x - 1 {
+				s := w*64 + bits.TrailingZeros64(x)
+				key := -3.0 - float64(s)/MaxSlots
+				if req.Client.HasCoords && t.hasVec.Has(s) {
+					v := &t.vec[s]
+					key = cv[0]*v[0] + cv[1]*v[1] + cv[2]*v[2]
+				}
+				best.offer(s, key)
+			}
+		}
+		for _, it := range best.items() {
+			out = append(out, Choice{it.slot, ClassDistance, dist(it.slot)})
+		}
 	}
 	return out
 }
+
+// topK keeps the k items with the largest keys, in descending order. k is
+// small on the hot path (Link headers); Rank's k of every slot grows the
+// buffer as needed.
+type topK struct {
+	k   int
+	buf [16]item
+	all []item
+}
+
+type item struct {
+	slot int
+	key  float64
+}
+
+func (t *topK) offer(slot int, key float64) {
+	if t.k <= 0 {
+		return
+	}
+	if t.all == nil {
+		t.all = t.buf[:0]
+	}
+	if len(t.all) == t.k && key <= t.all[len(t.all)-1].key {
+		return
+	}
+	i := 0
+	for i < len(t.all) && t.all[i].key >= key {
+		i++
+	}
+	if len(t.all) < t.k {
+		t.all = append(t.all, item{})
+	}
+	copy(t.all[i+1:], t.all[i:len(t.all)-1])
+	t.all[i] = item{slot, key}
+}
+
+func (t *topK) items() []item { return t.all }

@@ -138,7 +138,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if !ok {
-		if children, isDir := st.children[p]; isDir {
+		if children, isDir := st.cat.children[p]; isDir {
 			s.index(w, r, p, dir, children)
 			return
 		}

@@ -123,7 +123,7 @@ func (w *world) refresh(t *testing.T, embargo []string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.srv.SetState(NewState(tb, snap, w.entries, embargo))
+	w.srv.SetState(NewState(tb, snap, NewCatalog(w.entries), embargo))
 }
 
 func locateByPrefix(addr netip.Addr) Location {

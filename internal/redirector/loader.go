@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/mirrorkit/mirrorkit/internal/catalog"
 	"github.com/mirrorkit/mirrorkit/internal/scan/schedule"
 	"github.com/mirrorkit/mirrorkit/internal/selection"
 	"github.com/mirrorkit/mirrorkit/internal/store"
@@ -28,7 +27,7 @@ type Loader struct {
 	// when nothing changed.
 	build, scan int64
 	loaded      bool
-	entries     []catalog.Entry
+	cat         *Catalog
 }
 
 // Refresh rebuilds the state when the catalog or any mirror's holdings
@@ -56,7 +55,7 @@ func (l *Loader) Refresh(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("read catalog: %w", err)
 			}
-			l.entries = entries
+			l.cat = NewCatalog(entries)
 		}
 		if err := l.Scans.Load(ctx); err != nil {
 			return err
@@ -81,7 +80,7 @@ func (l *Loader) Refresh(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	l.Server.SetState(NewState(tb, snap, l.entries, l.Embargoed))
+	l.Server.SetState(NewState(tb, snap, l.cat, l.Embargoed))
 	return nil
 }
 

@@ -10,17 +10,24 @@ import (
 	"github.com/mirrorkit/mirrorkit/internal/selection"
 )
 
-// State is everything a request reads, immutable once built.
+// State is everything a request reads, immutable once built. It is rebuilt
+// whenever mirrors or scans change; the catalog part only when the catalog does.
 type State struct {
-	Table *selection.Table
-	Inv   *inventory.Snapshot
+	Table   *selection.Table
+	Inv     *inventory.Snapshot
+	cat     *Catalog
+	embargo map[string]bool
+}
+
+// Catalog is what the redirector derives from one catalog build: digests,
+// directory listings, and an index of the entries for metalinks.
+type Catalog struct {
 	// sha256 holds each file's digest by inventory id; a zero array is unknown.
 	sha256 [][32]byte
 	// children lists each public directory's public entries, for index pages.
 	children map[string][]Child
-	embargo  map[string]bool
-	// entries is the catalog, shared with the loader, and byID indexes it,
-	// for what only metalinks need (every hash, piece hashes).
+	// entries is the catalog and byID indexes it, for what only metalinks
+	// need (every hash, piece hashes).
 	entries []catalog.Entry
 	byID    []int32
 }
@@ -32,58 +39,64 @@ type Child struct {
 	Size int64
 }
 
-// NewState builds a state. entries is the catalog (for digests and
-// directory indexes); embargoed lists country codes that get no redirect.
-func NewState(t *selection.Table, inv *inventory.Snapshot, entries []catalog.Entry, embargoed []string) *State {
-	st := &State{Table: t, Inv: inv, children: map[string][]Child{"/": nil}, embargo: map[string]bool{}}
-	for _, cc := range embargoed {
-		st.embargo[cc] = true
-	}
+// NewCatalog indexes a catalog build for the redirector.
+func NewCatalog(entries []catalog.Entry) *Catalog {
+	c := &Catalog{children: map[string][]Child{"/": nil}, entries: entries}
 	maxID := uint32(0)
 	for _, e := range entries {
 		maxID = max(maxID, e.ID)
 	}
-	st.sha256 = make([][32]byte, maxID+1)
-	st.entries, st.byID = entries, make([]int32, maxID+1)
+	c.sha256, c.byID = make([][32]byte, maxID+1), make([]int32, maxID+1)
 	for i, e := range entries {
-		st.byID[e.ID] = int32(i)
+		c.byID[e.ID] = int32(i)
 	}
 	for _, e := range entries {
 		if e.Staged || (e.Type != scan.File && e.Type != scan.Dir) {
 			continue
 		}
 		if len(e.SHA256) == 64 {
-			decodeHex(st.sha256[e.ID][:], e.SHA256)
+			decodeHex(c.sha256[e.ID][:], e.SHA256)
 		}
 		parent := path.Dir(e.Path)
-		st.children[parent] = append(st.children[parent], Child{Name: path.Base(e.Path), Dir: e.Type == scan.Dir, Size: e.Size})
+		c.children[parent] = append(c.children[parent], Child{Name: path.Base(e.Path), Dir: e.Type == scan.Dir, Size: e.Size})
 		if e.Type == scan.Dir {
-			if _, ok := st.children[e.Path]; !ok {
-				st.children[e.Path] = nil
+			if _, ok := c.children[e.Path]; !ok {
+				c.children[e.Path] = nil
 			}
 		}
 	}
-	for _, c := range st.children {
-		sort.Slice(c, func(i, j int) bool { return c[i].Name < c[j].Name })
+	for _, ch := range c.children {
+		sort.Slice(ch, func(i, j int) bool { return ch[i].Name < ch[j].Name })
+	}
+	return c
+}
+
+// NewState builds a state; embargoed lists country codes that get no redirect.
+func NewState(t *selection.Table, inv *inventory.Snapshot, cat *Catalog, embargoed []string) *State {
+	st := &State{Table: t, Inv: inv, cat: cat, embargo: map[string]bool{}}
+	for _, cc := range embargoed {
+		st.embargo[cc] = true
 	}
 	return st
 }
 
 // Entry returns a file's catalog entry.
 func (st *State) Entry(id inventory.FileID) (*catalog.Entry, bool) {
-	if int(id) >= len(st.byID) {
+	c := st.cat
+	if int(id) >= len(c.byID) {
 		return nil, false
 	}
-	e := &st.entries[st.byID[id]]
+	e := &c.entries[c.byID[id]]
 	return e, e.ID == uint32(id)
 }
 
 // SHA256 returns a file's digest, if the catalog has one.
 func (st *State) SHA256(id inventory.FileID) ([32]byte, bool) {
-	if int(id) >= len(st.sha256) || st.sha256[id] == ([32]byte{}) {
+	c := st.cat
+	if int(id) >= len(c.sha256) || c.sha256[id] == ([32]byte{}) {
 		return [32]byte{}, false
 	}
-	return st.sha256[id], true
+	return c.sha256[id], true
 }
 
 func decodeHex(dst []byte, s string) {

@@ -7,7 +7,9 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"testing"
@@ -18,13 +20,15 @@ import (
 	"github.com/mirrorkit/mirrorkit/internal/inventory"
 	"github.com/mirrorkit/mirrorkit/internal/registry"
 	"github.com/mirrorkit/mirrorkit/internal/scan"
+	"github.com/mirrorkit/mirrorkit/internal/scan/rsyncscan"
 	"github.com/mirrorkit/mirrorkit/internal/selection"
 	"github.com/mirrorkit/mirrorkit/internal/testutil"
+	"github.com/mirrorkit/mirrorkit/internal/testutil/rsyncd"
 )
 
 // loadState is n mirrors across 30 countries holding every one of files
 // catalog files.
-func loadState(tb testing.TB, n, files int) (*State, []string) {
+func loadState(tb testing.TB, n, files int) (*State, *inventory.Inventory, []catalog.Entry, []string) {
 	inv := inventory.New()
 	var invFiles []inventory.File
 	var entries []catalog.Entry
@@ -73,7 +77,7 @@ func loadState(tb testing.TB, n, files int) (*State, []string) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return NewState(t, snap, entries, nil), paths
+	return NewState(t, snap, NewCatalog(entries), nil), inv, entries, paths
 }
 
 // wrkRun runs wrk for d and returns requests/s and the p50 and p99 latency.
@@ -129,7 +133,7 @@ func BenchmarkRedirectWrk(b *testing.B) {
 	b.Logf("fixed 302 (limit): %.0f req/s, p50 %s, p99 %s", rps, p50, p99)
 	b.ReportMetric(rps, "limit-req/s")
 	for _, n := range []int{3, 300} {
-		st, paths := loadState(b, n, 10000)
+		st, _, _, paths := loadState(b, n, 10000)
 		srv, err := New(Config{Locate: func(netip.Addr) Location {
 			return Location{Country: "BR", Continent: "SA", Lat: -23.5, Lon: -46.6, HasCoords: true}
 		}})
@@ -143,4 +147,108 @@ func BenchmarkRedirectWrk(b *testing.B) {
 		b.ReportMetric(rps, fmt.Sprintf("mirrors%d-req/s", n))
 		b.ReportMetric(100*rps/limit, fmt.Sprintf("mirrors%d-%%limit", n))
 	}
+
+	// The same while a 100,000-file mirror is rescanned in a loop, for real:
+	// the rsync scanner lists it from the loopback daemon, the listing is
+	// folded and committed, and a new state is published, round after round.
+	tree, files := rescanTree(b, 100_000)
+	d0 := rsyncd.Start(b, rsyncd.Module{Name: "pub", Path: tree})
+	sc := rsyncscan.New(rsyncscan.Options{Timeout: time.Minute})
+	target := scan.Target{URL: d0.URL("pub"), Timeout: time.Minute}
+	inv := inventory.New()
+	var entries []catalog.Entry
+	var invFiles []inventory.File
+	err := sc.Scan(context.Background(), target, func(e scan.Entry) error {
+		if e.Type == scan.File {
+			id := uint32(len(invFiles) + 1)
+			invFiles = append(invFiles, inventory.File{ID: inventory.FileID(id), Path: e.Path, Size: e.Size, ModTime: e.ModTime})
+			entries = append(entries, catalog.Entry{ID: id, Path: e.Path, Type: scan.File, Size: e.Size, ModTime: e.ModTime})
+		}
+		return nil
+	})
+	if err != nil || len(invFiles) != files {
+		b.Fatalf("first listing: %d files, %v", len(invFiles), err)
+	}
+	if _, err := inv.SetCatalog(invFiles); err != nil {
+		b.Fatal(err)
+	}
+	cat := NewCatalog(entries)
+	rescan := func() *inventory.Snapshot {
+		col := inv.NewColumn(1)
+		if err := sc.Scan(context.Background(), target, func(e scan.Entry) error {
+			if e.Type == scan.File {
+				col.Add(e.Path, e.Size, e.ModTime, e.Precision)
+			}
+			return nil
+		}); err != nil {
+			b.Error(err)
+		}
+		col.Finish(nil)
+		snap, err := inv.Commit(col)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return snap
+	}
+	snap := rescan()
+	mirror := registry.NewMirror("m001", "site")
+	mirror.ID, mirror.URLs.HTTP = 1, "http://m001.example.org/pub/"
+	lat, lon := 50.1, 8.7
+	mirror.Location = registry.Location{Country: "DE", Continent: "EU", Latitude: &lat, Longitude: &lon}
+	slot, _ := snap.Slot(1)
+	table, err := selection.NewTable([]selection.Mirror{{Mirror: mirror, Slot: slot, State: selection.State{Fresh: true}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv, err := New(Config{Locate: func(netip.Addr) Location {
+		return Location{Country: "BR", Continent: "SA", Lat: -23.5, Lon: -46.6, HasCoords: true}
+	}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv.SetState(NewState(table, snap, cat, nil))
+	url := serve(b, srv) + invFiles[54321].Path
+	stop := make(chan struct{})
+	rounds := make(chan int)
+	go func() {
+		n := 0
+		defer func() { rounds <- n }()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			srv.SetState(NewState(table, rescan(), cat, nil))
+			n++
+		}
+	}()
+	rps, p50, p99 = wrkRun(b, bin, url, d)
+	close(stop)
+	n := <-rounds
+	b.Logf("redirector, 100k-file mirror rescanned over rsync in a loop (%d rescans): %.0f req/s (%.0f%% of the limit), p50 %s, p99 %s",
+		n, rps, 100*rps/limit, p50, p99)
+	b.ReportMetric(100*rps/limit, "rescanning-%limit")
+}
+
+// rescanTree is n files in directories of 300, hardlinked so that building
+// it is quick.
+func rescanTree(b *testing.B, n int) (string, int) {
+	root := filepath.Join(b.TempDir(), "tree")
+	for d := 0; d*300 < n; d++ {
+		sub := filepath.Join(root, fmt.Sprintf("pool/%02d/pkg%04d", d%100, d))
+		if err := os.MkdirAll(sub, 0o755); err != nil {
+			b.Fatal(err)
+		}
+		src := filepath.Join(sub, "package-0.rpm")
+		if err := os.WriteFile(src, make([]byte, 1024+d), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		for f := 1; f < 300 && d*300+f < n; f++ {
+			if err := os.Link(src, filepath.Join(sub, fmt.Sprintf("package-%04d-%03d.rpm", d, f))); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	return root, n
 }

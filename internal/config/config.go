@@ -395,12 +395,12 @@ func (c *Config) validate(e *Error) {
 
 func (c *Config) validateRedirector(e *Error) {
 	r := &c.Redirector
-	for key, addr := range map[string]string{"redirector.listen": r.Listen, "redirector.metrics_listen": r.MetricsListen} {
-		if addr == "" && key == "redirector.metrics_listen" {
+	for _, l := range []struct{ key, addr string }{{"redirector.listen", r.Listen}, {"redirector.metrics_listen", r.MetricsListen}} {
+		if l.addr == "" && l.key == "redirector.metrics_listen" {
 			continue
 		}
-		if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
-			c.problem(e, key, fmt.Sprintf("%q is not HOST:PORT", addr))
+		if _, port, err := net.SplitHostPort(l.addr); err != nil || port == "" {
+			c.problem(e, l.key, fmt.Sprintf("%q is not HOST:PORT", l.addr))
 		}
 	}
 	if (r.TLSCert == "") != (r.TLSKey == "") {

@@ -176,14 +176,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveLocal(w, r, p)
 		return
 	}
-	choice, ok := st.Table.Pick(&req, rnd)
+	var buf [32]selection.Choice
+	choice, ok, next := st.Table.PickTop(&req, rnd, min(s.cfg.Links, len(buf)), buf[:0])
 	if !ok {
 		s.fallback(w, r, p, req.HTTPS)
 		return
 	}
 	m, _ := st.Table.Mirror(choice.Slot)
 	ep := escapePath(p)[1:]
-	s.links(w, st, &req, rnd, ep, choice.Slot)
+	s.links(w, st, req.HTTPS, ep, next)
 	s.redirect(w, r, mirrorURL(m.URLs.HTTPS, m.URLs.HTTP, req.HTTPS)+ep)
 }
 
@@ -230,15 +231,11 @@ func mirrorURL(https, http string, wantHTTPS bool) string {
 
 // links adds RFC 6249 Link headers for the next best mirrors; ep is the
 // escaped path without its leading slash.
-func (s *Server) links(w http.ResponseWriter, st *State, req *selection.Request, rnd *rand.Rand, ep string, chosen int) {
-	if s.cfg.Links <= 0 {
-		return
-	}
-	var buf [32]selection.Choice
+func (s *Server) links(w http.ResponseWriter, st *State, https bool, ep string, next []selection.Choice) {
 	h := w.Header()
-	for i, c := range st.Table.Top(req, rnd, s.cfg.Links, chosen, buf[:0]) {
+	for i, c := range next {
 		m, _ := st.Table.Mirror(c.Slot)
-		base := mirrorURL(m.URLs.HTTPS, m.URLs.HTTP, req.HTTPS)
+		base := mirrorURL(m.URLs.HTTPS, m.URLs.HTTP, https)
 		var b strings.Builder
 		b.Grow(len(base) + len(ep) + 40)
 		b.WriteByte('<')

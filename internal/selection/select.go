@@ -146,16 +146,35 @@ func (t *Table) classSet(cl Class, req *Request, nb, cand *Set, out *Set) bool {
 // candidate, and within it a weighted random draw. ok is false when no
 // mirror qualifies (the caller falls back to the origin).
 func (t *Table) Pick(req *Request, rnd *rand.Rand) (Choice, bool) {
-	var cand, group Set
+	var cand Set
 	nb := t.Netblocks(req.Client.Addr)
 	t.candidates(req, nb, &cand)
+	return t.pickFrom(req, rnd, nb, &cand)
+}
+
+// PickTop is Pick followed by Top(k) of the rest, sharing one candidate
+// computation: what a redirect with Link headers needs.
+func (t *Table) PickTop(req *Request, rnd *rand.Rand, k int, out []Choice) (Choice, bool, []Choice) {
+	var cand Set
+	nb := t.Netblocks(req.Client.Addr)
+	t.candidates(req, nb, &cand)
+	c, ok := t.pickFrom(req, rnd, nb, &cand)
+	if !ok {
+		return c, false, out
+	}
+	cand[c.Slot>>6] &^= 1 << (uint(c.Slot) & 63)
+	return c, true, t.topFrom(req, rnd, k, nb, &cand, out)
+}
+
+func (t *Table) pickFrom(req *Request, rnd *rand.Rand, nb, cand *Set) (Choice, bool) {
+	var group Set
 	for cl := ClassNetblock; cl < ClassDistance; cl++ {
-		if t.classSet(cl, req, nb, &cand, &group) {
+		if t.classSet(cl, req, nb, cand, &group) {
 			s := t.draw(&group, rnd)
 			return Choice{Slot: s, Class: cl, DistanceKm: t.distance(req, s)}, true
 		}
 	}
-	if !t.nearGroup(req, &cand, &group) {
+	if !t.nearGroup(req, cand, &group) {
 		return Choice{}, false
 	}
 	s := t.draw(&group, rnd)
@@ -254,6 +273,11 @@ func (t *Table) Top(req *Request, rnd *rand.Rand, k, skip int, out []Choice) []C
 	if skip >= 0 && skip < MaxSlots {
 		cand[skip>>6] &^= 1 << (uint(skip) & 63)
 	}
+	return t.topFrom(req, rnd, k, nb, &cand, out)
+}
+
+// topFrom ranks the first k of cand, which it consumes.
+func (t *Table) topFrom(req *Request, rnd *rand.Rand, k int, nb, cand *Set, out []Choice) []Choice {
 	var cv [3]float64
 	if req.Client.HasCoords {
 		cv = unitVector(req.Client.Lat, req.Client.Lon)
@@ -267,16 +291,17 @@ func (t *Table) Top(req *Request, rnd *rand.Rand, k, skip int, out []Choice) []C
 	n := 0
 	for cl := ClassNetblock; cl < ClassDistance && n < k; cl++ {
 		var group Set
-		if !t.classSet(cl, req, nb, &cand, &group) {
+		if !t.classSet(cl, req, nb, cand, &group) {
 			continue
 		}
-		// Weighted random order (Efraimidis–Spirakis): the best keys u^(1/w),
-		// kept in a small sorted buffer of the k needed.
+		// Weighted random order (Efraimidis–Spirakis): the largest keys
+		// u^(1/w), compared as ln(u)/w (same order, cheaper), kept in a small
+		// sorted buffer of the k needed.
 		best := topK{k: k - n}
 		for w := 0; w < t.words; w++ {
 			for x := group[w]; x != 0; x &= x - 1 {
 				s := w*64 + bits.TrailingZeros64(x)
-				best.offer(s, math.Pow(rnd.Float64(), 1/t.weight[s]))
+				best.offer(s, math.Log(rnd.Float64())/t.weight[s])
 				cand[w] &^= 1 << (uint(s) & 63)
 			}
 		}

@@ -403,3 +403,25 @@ func BenchmarkPick300(b *testing.B) {
 		})
 	}
 }
+
+func TestPickTop(t *testing.T) {
+	tb, holders := bigTable(t)
+	req := Request{Holders: holders, Client: client("203.0.113.1", "DE", 0, 50, 8)}
+	for i := 0; i < 100; i++ {
+		c, ok, next := tb.PickTop(&req, rnd, 4, nil)
+		if !ok || len(next) != 4 {
+			t.Fatalf("PickTop: %v %d", ok, len(next))
+		}
+		seen := map[int]bool{c.Slot: true}
+		for _, n := range next {
+			if seen[n.Slot] {
+				t.Fatalf("slot %d twice in %+v / %+v", n.Slot, c, next)
+			}
+			seen[n.Slot] = true
+		}
+		// The German client's picks come from its country first.
+		if c.Class != ClassCountry || next[0].Class != ClassCountry {
+			t.Fatalf("classes %s %s", c.Class, next[0].Class)
+		}
+	}
+}

@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -658,12 +657,7 @@ func TestScannerDaemon(t *testing.T) {
 	// The daemon also rebuilds the catalog (at start, then every minute): the
 	// new file must show up in a second build.
 	os.WriteFile(filepath.Join(origin, "g.iso"), []byte("new"), 0o644)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	metricsAddr := l.Addr().String()
-	l.Close()
+	metricsAddr := testutil.ClosedAddr(t)
 	c.env = append(c.env, "MIRRORKIT_SCAN_JITTER=0s", "MIRRORKIT_CATALOG_ORIGIN="+origin, "MIRRORKIT_CATALOG_INTERVAL=1m",
 		"MIRRORKIT_SCAN_METRICS_LISTEN="+metricsAddr)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -719,15 +713,6 @@ func TestScannerDaemon(t *testing.T) {
 	}
 }
 
-func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // The whole publisher side on loopback: catalog, a mirror scanned over rsync
 // and served by nginx, and the redirector sending curl to it.
 func TestRedirectorDaemon(t *testing.T) {
@@ -744,7 +729,7 @@ func TestRedirectorDaemon(t *testing.T) {
 	c.ok("mirror", "add", "m", "--site", "s", "--rsync", d.URL("pub"), "--http", web.URL(), "--country", "DE")
 	c.ok("mirror", "scan", "m")
 
-	listen, metrics := freeAddr(t), freeAddr(t)
+	listen, metrics := testutil.ClosedAddr(t), testutil.ClosedAddr(t)
 	c.env = append(c.env, "MIRRORKIT_REDIRECTOR_METRICS_LISTEN="+metrics)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan result, 1)
@@ -811,11 +796,11 @@ func TestRedirectorUsesGeo(t *testing.T) {
 	db := geotest.WriteMMDB(t, c.dir, "city.mmdb", 6, geotest.Entries{"127.0.0.0/8": geotest.DBIPCity("DE", 50.1, 8.7)})
 
 	c.env = append(c.env, "MIRRORKIT_GEO_CITY_FILES="+filepath.Join(c.dir, "missing.mmdb"), "MIRRORKIT_REDIRECTOR_METRICS_LISTEN=")
-	if r := c.run("redirector", "--listen", freeAddr(t)); r.code == 0 || !strings.Contains(r.err, "missing.mmdb") {
+	if r := c.run("redirector", "--listen", testutil.ClosedAddr(t)); r.code == 0 || !strings.Contains(r.err, "missing.mmdb") {
 		t.Fatalf("a missing geo file: exit %d %q", r.code, r.err)
 	}
 	c.setenv("MIRRORKIT_GEO_CITY_FILES", db)
-	listen := freeAddr(t)
+	listen := testutil.ClosedAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan result, 1)
 	go func() { done <- c.runCtx(ctx, "", "redirector", "--listen", listen) }()

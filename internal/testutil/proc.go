@@ -6,27 +6,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 )
-
-// FreePort asks the kernel for a free loopback port. It is free only until
-// someone else takes it, so harnesses retry a start that finds it taken.
-func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	if err := l.Close(); err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	return port, nil
-}
 
 // ProcStat returns the fields of /proc/PID/stat after the command name
 // (state, ppid, pgrp, ...); the name itself may contain spaces or ')'.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io/fs"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/mirrorkit/mirrorkit/internal/scan"
 	"github.com/mirrorkit/mirrorkit/internal/scan/scantest"
+	"github.com/mirrorkit/mirrorkit/internal/testutil"
 	"github.com/mirrorkit/mirrorkit/internal/testutil/ftpd"
 )
 
@@ -179,14 +179,9 @@ func TestWrongPassword(t *testing.T) {
 }
 
 func TestClosedPort(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := testutil.ClosedAddr(t)
 	start := time.Now()
-	err = New(Options{}).Scan(testCtx(t), scan.Target{URL: "ftp://" + addr + "/", Timeout: 10 * time.Second}, func(scan.Entry) error { return nil })
+	err := New(Options{}).Scan(testCtx(t), scan.Target{URL: "ftp://" + addr + "/", Timeout: 10 * time.Second}, func(scan.Entry) error { return nil })
 	if !errors.Is(err, scan.ErrUnreachable) {
 		t.Errorf("Scan: %v, want ErrUnreachable", err)
 	}
@@ -198,22 +193,9 @@ func TestClosedPort(t *testing.T) {
 
 // A server that accepts but never greets: the inactivity timeout ends it.
 func TestSilentServer(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-		}
-	}()
+	addr := testutil.SilentServer(t)
 	start := time.Now()
-	err = New(Options{}).Scan(testCtx(t), scan.Target{URL: "ftp://" + l.Addr().String() + "/", Timeout: 300 * time.Millisecond}, func(scan.Entry) error { return nil })
+	err := New(Options{}).Scan(testCtx(t), scan.Target{URL: "ftp://" + addr + "/", Timeout: 300 * time.Millisecond}, func(scan.Entry) error { return nil })
 	if !errors.Is(err, scan.ErrUnreachable) {
 		t.Errorf("Scan: %v, want ErrUnreachable", err)
 	}
@@ -224,24 +206,11 @@ func TestSilentServer(t *testing.T) {
 
 // Cancelling the context ends a scan blocked on the network at once.
 func TestCancel(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-		}
-	}()
+	addr := testutil.SilentServer(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	time.AfterFunc(100*time.Millisecond, cancel)
 	start := time.Now()
-	err = New(Options{}).Scan(ctx, scan.Target{URL: "ftp://" + l.Addr().String() + "/", Timeout: time.Minute}, func(scan.Entry) error { return nil })
+	err := New(Options{}).Scan(ctx, scan.Target{URL: "ftp://" + addr + "/", Timeout: time.Minute}, func(scan.Entry) error { return nil })
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("Scan: %v, want context.Canceled", err)
 	}

@@ -163,14 +163,9 @@ func TestBaseForbiddenIsAuth(t *testing.T) {
 }
 
 func TestClosedPortIsUnreachable(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := testutil.ClosedAddr(t)
 	start := time.Now()
-	_, err = scantest.Collect(testCtx(t), New(Options{}), scan.Target{URL: "http://" + addr + "/pub/", Timeout: 5 * time.Second})
+	_, err := scantest.Collect(testCtx(t), New(Options{}), scan.Target{URL: "http://" + addr + "/pub/", Timeout: 5 * time.Second})
 	if !errors.Is(err, scan.ErrUnreachable) {
 		t.Fatalf("err = %v, want ErrUnreachable", err)
 	}
@@ -180,29 +175,8 @@ func TestClosedPortIsUnreachable(t *testing.T) {
 }
 
 func TestSilentServerTimesOut(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	conns := make(chan net.Conn, 8)
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				close(conns)
-				return
-			}
-			conns <- c // held open, never answered
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		for c := range conns {
-			c.Close()
-		}
-	})
-	_, err = scantest.Collect(testCtx(t), New(Options{}), scan.Target{URL: "http://" + l.Addr().String() + "/", Timeout: 300 * time.Millisecond})
+	addr := testutil.SilentServer(t)
+	_, err := scantest.Collect(testCtx(t), New(Options{}), scan.Target{URL: "http://" + addr + "/", Timeout: 300 * time.Millisecond})
 	if !errors.Is(err, scan.ErrUnreachable) || !strings.Contains(err.Error(), "no I/O") {
 		t.Fatalf("err = %v, want ErrUnreachable after the inactivity timeout", err)
 	}

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"io"
 	"io/fs"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -261,21 +260,11 @@ func TestReadFile(t *testing.T) {
 	}
 }
 
-func closedPort(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
-
 func TestDeadMirror(t *testing.T) {
 	t.Parallel()
 	testutil.RequireTool(t, "rsync")
 	s := New(Options{ConnectTimeout: 2 * time.Second})
-	target := scan.Target{URL: "rsync://" + closedPort(t) + "/mirror/"}
+	target := scan.Target{URL: "rsync://" + testutil.ClosedAddr(t) + "/mirror/"}
 	start := time.Now()
 	_, err := scantest.Collect(testCtx(t), s, target)
 	if !errors.Is(err, scan.ErrUnreachable) {
@@ -297,21 +286,8 @@ func TestDeadMirror(t *testing.T) {
 func TestSilentMirror(t *testing.T) {
 	t.Parallel()
 	testutil.RequireTool(t, "rsync")
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-		}
-	}()
-	_, err = scantest.Collect(testCtx(t), New(Options{}), scan.Target{URL: "rsync://" + l.Addr().String() + "/mirror/", Timeout: time.Second})
+	addr := testutil.SilentServer(t)
+	_, err := scantest.Collect(testCtx(t), New(Options{}), scan.Target{URL: "rsync://" + addr + "/mirror/", Timeout: time.Second})
 	if !errors.Is(err, scan.ErrUnreachable) || !strings.Contains(err.Error(), "code 30") {
 		t.Fatalf("err = %v, want ErrUnreachable from rsync's timeout (code 30)", err)
 	}

@@ -2,8 +2,6 @@ package schedule
 
 import (
 	"context"
-	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,6 +17,7 @@ import (
 	"github.com/mirrorkit/mirrorkit/internal/scan/scantest"
 	"github.com/mirrorkit/mirrorkit/internal/store"
 	"github.com/mirrorkit/mirrorkit/internal/store/sqlite"
+	"github.com/mirrorkit/mirrorkit/internal/testutil"
 	"github.com/mirrorkit/mirrorkit/internal/testutil/nginx"
 	"github.com/mirrorkit/mirrorkit/internal/testutil/rsyncd"
 )
@@ -127,13 +126,7 @@ func (f *fixture) publicFiles() int {
 }
 
 func deadURL(t *testing.T, scheme string) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return fmt.Sprintf("%s://%s/pub/", scheme, addr)
+	return scheme + "://" + testutil.ClosedAddr(t) + "/pub/"
 }
 
 func TestScanMirrorOverRsync(t *testing.T) {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -98,14 +97,9 @@ func (a *app) rebuildCatalog(ctx context.Context, st store.Store, origin string)
 	}
 	b := store.CatalogBuild{Origin: origin, StartedAt: started, FinishedAt: time.Now(), Files: stats.Files, Dirs: stats.Dirs,
 		Symlinks: stats.Symlinks, Staged: stats.Staged, Bytes: stats.Bytes, Hashed: stats.Hashed, Cached: stats.Cached}
-	if _, err := st.SaveCatalog(ctx, entries, b); err != nil {
+	if _, err := st.SaveCatalog(ctx, entries, &b); err != nil {
 		return b, stats, err
 	}
-	builds, err := st.CatalogBuilds(ctx, 1)
-	if err != nil || len(builds) == 0 {
-		return b, stats, errors.Join(err, errors.New("catalog build not recorded"))
-	}
-	b = builds[0]
 	a.log.Debug("catalog built", "origin", origin, "files", b.Files, "bytes", b.Bytes, "hashed", b.Hashed,
 		"cached", b.Cached, "added", b.Added, "changed", b.Changed, "removed", b.Removed, "duration", stats.Duration)
 	return b, stats, nil

@@ -85,11 +85,8 @@ func scanRow(r store.ScanRecord, completion string) []string {
 var scanHeader = []string{"mirror", "protocol", "entries", "current", "stale", "missing", "extra", "complete", "took", "error"}
 
 func completionOf(r store.ScanRecord) string {
-	if r.Claimed == 0 {
-		return "100%"
-	}
-	held := r.Claimed - r.Missing - r.Stale - r.Unverified
-	return fmt.Sprintf("%.1f%%", 100*float64(held)/float64(r.Claimed))
+	st := inventory.Stats{Stale: r.Stale, Unverified: r.Unverified, Missing: r.Missing, Claimed: r.Claimed}
+	return fmt.Sprintf("%.1f%%", st.Completion())
 }
 
 func (a *app) mirrorScan() *cobra.Command {
@@ -280,20 +277,14 @@ from catalog.origin on that interval too. Stops cleanly on SIGINT or SIGTERM.`,
 				return err
 			}
 			c := a.cfg.Scan
-			var lastBuild int64
 			s := &schedule.Scheduler{
 				Service: svc,
 				Mirrors: func(ctx context.Context) ([]registry.Mirror, error) {
 					// A newer catalog build (from `catalog build` anywhere) is loaded first.
-					if bs, err := st.CatalogBuilds(ctx, 1); err == nil && len(bs) > 0 && bs[0].ID != lastBuild {
-						if lastBuild != 0 {
-							if err := svc.Load(ctx); err != nil {
-								a.log.Warn("catalog reload failed; keeping the previous one", "err", err)
-							} else {
-								a.log.Info("catalog reloaded", "build", bs[0].ID)
-							}
-						}
-						lastBuild = bs[0].ID
+					if reloaded, err := svc.ReloadIfNewCatalog(ctx); err != nil {
+						a.log.Warn("catalog reload failed; keeping the previous one", "err", err)
+					} else if reloaded {
+						a.log.Info("catalog reloaded")
 					}
 					return st.Mirrors(ctx)
 				},

@@ -44,12 +44,14 @@ func Diff(old, new []Entry) []Change {
 }
 
 func differs(a, b *Entry) bool {
-	if a.Type != b.Type || a.Size != b.Size || !a.ModTime.Equal(b.ModTime) || a.Mode != b.Mode ||
-		a.Target != b.Target || a.Staged != b.Staged {
-		return true
-	}
-	if a.Type == scan.File && a.SHA256 != "" && b.SHA256 != "" && a.SHA256 != b.SHA256 {
-		return true
-	}
-	return false
+	return VersionChanged(a, b) || a.Mode != b.Mode || a.Staged != b.Staged
+}
+
+// VersionChanged reports whether b is another version of a: what a mirror's
+// copy is checked against (type, size, mtime, symlink target, and content
+// when both sides know it). Mode and staged state are not part of it: a bit
+// flip releases the same version.
+func VersionChanged(a, b *Entry) bool {
+	return a.Type != b.Type || a.Size != b.Size || !a.ModTime.Equal(b.ModTime) || a.Target != b.Target ||
+		a.Type == scan.File && a.SHA256 != "" && b.SHA256 != "" && a.SHA256 != b.SHA256
 }

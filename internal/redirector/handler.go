@@ -128,12 +128,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	metalinkV4, metalinkV3 := false, false
 	if !ok {
 		// PATH.meta4 and PATH.metalink describe PATH.
-		for suffix, v4 := range map[string]bool{".meta4": true, ".metalink": false} {
-			if base, cut := strings.CutSuffix(p, suffix); cut {
-				if bid, found := st.Inv.Lookup(base); found {
-					id, ok, p = bid, true, base
-					metalinkV4, metalinkV3 = v4, !v4
-				}
+		base, v4 := strings.CutSuffix(p, ".meta4")
+		if !v4 {
+			base, _ = strings.CutSuffix(p, ".metalink")
+		}
+		if base != p {
+			if bid, found := st.Inv.Lookup(base); found {
+				id, ok, p = bid, true, base
+				metalinkV4, metalinkV3 = v4, !v4
 			}
 		}
 	}

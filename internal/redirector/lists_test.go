@@ -92,6 +92,10 @@ func TestMeta4(t *testing.T) {
 	if rec := do(t, w.srv, "GET", "/pub/staged/s.iso.meta4", "192.0.2.9:1"); rec.Code != 404 {
 		t.Fatalf("metalink of a staged file: %d", rec.Code)
 	}
+	// A directory name with the suffix is not the directory.
+	if rec := do(t, w.srv, "GET", "/pub.meta4", "192.0.2.9:1"); rec.Code != 404 {
+		t.Fatalf("/pub.meta4: %d", rec.Code)
+	}
 }
 
 // aria2c takes the redirector's metalink, downloads from the mirror, checks

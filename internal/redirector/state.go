@@ -1,6 +1,7 @@
 package redirector
 
 import (
+	"encoding/hex"
 	"path"
 	"sort"
 
@@ -55,7 +56,10 @@ func NewCatalog(entries []catalog.Entry) *Catalog {
 			continue
 		}
 		if len(e.SHA256) == 64 {
-			decodeHex(c.sha256[e.ID][:], e.SHA256)
+			// A malformed digest (never written by the catalog) stays unknown.
+			if _, err := hex.Decode(c.sha256[e.ID][:], []byte(e.SHA256)); err != nil {
+				c.sha256[e.ID] = [32]byte{}
+			}
 		}
 		parent := path.Dir(e.Path)
 		c.children[parent] = append(c.children[parent], Child{Name: path.Base(e.Path), Dir: e.Type == scan.Dir, Size: e.Size})
@@ -97,19 +101,4 @@ func (st *State) SHA256(id inventory.FileID) ([32]byte, bool) {
 		return [32]byte{}, false
 	}
 	return c.sha256[id], true
-}
-
-func decodeHex(dst []byte, s string) {
-	val := func(c byte) byte {
-		switch {
-		case c >= '0' && c <= '9':
-			return c - '0'
-		case c >= 'a' && c <= 'f':
-			return c - 'a' + 10
-		}
-		return 0
-	}
-	for i := range dst {
-		dst[i] = val(s[2*i])<<4 | val(s[2*i+1])
-	}
 }

@@ -72,14 +72,14 @@ type Catalog interface {
 	// SaveCatalog makes entries (sorted by path) the stored catalog in one
 	// transaction and records the build: a path that was there keeps its id,
 	// a new path gets a new one (ids are never reused), a path no longer
-	// there is removed. It returns the entries with ids set.
-	SaveCatalog(ctx context.Context, entries []catalog.Entry, b CatalogBuild) ([]catalog.Entry, error)
+	// there is removed. It returns the entries with ids set, and fills in the
+	// build record's ID and Added/Changed/Removed counts.
+	SaveCatalog(ctx context.Context, entries []catalog.Entry, b *CatalogBuild) ([]catalog.Entry, error)
 	// CatalogBuilds returns the most recent builds, newest first.
 	CatalogBuilds(ctx context.Context, limit int) ([]CatalogBuild, error)
 }
 
-// CatalogBuild records one catalog build. SaveCatalog fills in ID and the
-// Added/Changed/Removed counts.
+// CatalogBuild records one catalog build.
 type CatalogBuild struct {
 	ID         int64     `json:"id"`
 	Origin     string    `json:"origin"`

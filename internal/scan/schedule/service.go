@@ -107,6 +107,22 @@ func (s *Service) Load(ctx context.Context) error {
 	return nil
 }
 
+// ReloadIfNewCatalog loads again when the store has a newer catalog build
+// than the inventory holds, and says whether it did.
+func (s *Service) ReloadIfNewCatalog(ctx context.Context) (bool, error) {
+	builds, err := s.Store.CatalogBuilds(ctx, 1)
+	if err != nil {
+		return false, fmt.Errorf("read catalog builds: %w", err)
+	}
+	s.mu.Lock()
+	current := s.build
+	s.mu.Unlock()
+	if latestBuild(builds) == current {
+		return false, nil
+	}
+	return true, s.Load(ctx)
+}
+
 func latestBuild(bs []store.CatalogBuild) int64 {
 	if len(bs) == 0 {
 		return 0

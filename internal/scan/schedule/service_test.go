@@ -89,7 +89,7 @@ func (f *fixture) rebuildCatalog() {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	if _, err := f.st.SaveCatalog(ctx, es, store.CatalogBuild{Origin: f.origin}); err != nil {
+	if _, err := f.st.SaveCatalog(ctx, es, &store.CatalogBuild{Origin: f.origin}); err != nil {
 		f.t.Fatal(err)
 	}
 	if f.svc != nil {
@@ -390,5 +390,27 @@ func TestHTTPWithoutIndexFallsBackToHEAD(t *testing.T) {
 	}
 	if want := f.publicFiles(); res.Current != want || res.Missing != 0 {
 		t.Fatalf("current %d of %d: %+v", res.Current, want, res)
+	}
+}
+
+func TestReloadIfNewCatalog(t *testing.T) {
+	f := newFixture(t)
+	svc := f.newService()
+	if err := svc.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if reloaded, err := svc.ReloadIfNewCatalog(context.Background()); err != nil || reloaded {
+		t.Fatalf("nothing new: reloaded=%v err=%v", reloaded, err)
+	}
+	os.WriteFile(filepath.Join(f.origin, "new.iso"), []byte("new"), 0o644)
+	f.rebuildCatalog() // a build made elsewhere
+	if reloaded, err := svc.ReloadIfNewCatalog(context.Background()); err != nil || !reloaded {
+		t.Fatalf("new build: reloaded=%v err=%v", reloaded, err)
+	}
+	if _, ok := svc.Inventory.Snapshot().Lookup("/new.iso"); !ok {
+		t.Fatal("the new build's file is not in the inventory")
+	}
+	if reloaded, _ := svc.ReloadIfNewCatalog(context.Background()); reloaded {
+		t.Fatal("reloaded the same build twice")
 	}
 }

@@ -68,7 +68,7 @@ func (s *DB) catalogEntries(ctx context.Context, qr querier) ([]catalog.Entry, e
 
 // SaveCatalog implements store.Catalog: it writes only the difference from the
 // stored catalog, so an unchanged rebuild of 100,000 files writes one row.
-func (s *DB) SaveCatalog(ctx context.Context, entries []catalog.Entry, b store.CatalogBuild) ([]catalog.Entry, error) {
+func (s *DB) SaveCatalog(ctx context.Context, entries []catalog.Entry, build *store.CatalogBuild) ([]catalog.Entry, error) {
 	for i := 1; i < len(entries); i++ {
 		if entries[i-1].Path >= entries[i].Path {
 			return nil, fmt.Errorf("%s: save catalog: entries not sorted by path or repeated at %q", s.d.Name, entries[i].Path)
@@ -76,6 +76,8 @@ func (s *DB) SaveCatalog(ctx context.Context, entries []catalog.Entry, b store.C
 	}
 	out := make([]catalog.Entry, len(entries))
 	copy(out, entries)
+	// Work on a copy: a rolled-back save must not leave a half-filled record.
+	b := *build
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		old, err := s.catalogEntries(ctx, tx)
 		if err != nil {
@@ -103,7 +105,7 @@ func (s *DB) SaveCatalog(ctx context.Context, entries []catalog.Entry, b store.C
 				out[j].ChangedBuild = old[i].ChangedBuild
 				if !sameRow(&old[i], &out[j]) {
 					b.Changed++
-					if versionChanged(&old[i], &out[j]) {
+					if catalog.VersionChanged(&old[i], &out[j]) {
 						out[j].ChangedBuild = b.ID
 					}
 					args := append(catalogArgs(&out[j])[1:], int64(out[j].ID))
@@ -138,6 +140,7 @@ func (s *DB) SaveCatalog(ctx context.Context, entries []catalog.Entry, b store.C
 	if err != nil {
 		return nil, err
 	}
+	*build = b
 	return out, nil
 }
 
@@ -217,13 +220,6 @@ func (s *DB) CatalogBuilds(ctx context.Context, limit int) ([]store.CatalogBuild
 		out = append(out, b)
 	}
 	return out, s.wrap("read catalog builds", rows.Err())
-}
-
-// versionChanged: what a mirror's copy is checked against changed (type,
-// size, mtime, content), as opposed to bookkeeping such as the inode.
-func versionChanged(a, b *catalog.Entry) bool {
-	return a.Type != b.Type || a.Size != b.Size || !a.ModTime.Equal(b.ModTime) || a.Target != b.Target ||
-		a.SHA256 != "" && b.SHA256 != "" && a.SHA256 != b.SHA256
 }
 
 // sameRow: nothing stored differs, hashes and disk identity included (a new

@@ -39,7 +39,11 @@ func (s suite) catalogSaveLoad(t *testing.T) {
 		t.Fatalf("fresh store has %d catalog entries", len(es))
 	}
 	in := catalogFixture()
-	saved := must(st.SaveCatalog(ctx(t), in, store.CatalogBuild{Origin: "/srv/origin", StartedAt: epoch, FinishedAt: epoch.Add(time.Second), Files: 3}))(t)
+	first := store.CatalogBuild{Origin: "/srv/origin", StartedAt: epoch, FinishedAt: epoch.Add(time.Second), Files: 3}
+	saved := must(st.SaveCatalog(ctx(t), in, &first))(t)
+	if first.ID == 0 || first.Added != 5 {
+		t.Fatalf("build record not filled in: %+v", first)
+	}
 	for _, e := range saved {
 		if e.ID == 0 {
 			t.Fatalf("no id for %q", e.Path)
@@ -64,7 +68,11 @@ func (s suite) catalogSaveLoad(t *testing.T) {
 	next[2].Size++
 	next = append(next, catalog.Entry{Path: "/releases/new.iso", Type: scan.File, Size: 1, ModTime: epoch})
 	next = next[1:] // drop the odd name
-	saved2 := must(st.SaveCatalog(ctx(t), next, store.CatalogBuild{Origin: "/srv/origin", StartedAt: epoch, FinishedAt: epoch}))(t)
+	second := store.CatalogBuild{Origin: "/srv/origin", StartedAt: epoch, FinishedAt: epoch}
+	saved2 := must(st.SaveCatalog(ctx(t), next, &second))(t)
+	if second.ID <= first.ID || second.Added != 1 || second.Changed != 1 || second.Removed != 1 {
+		t.Fatalf("second build record %+v", second)
+	}
 	for _, e := range saved2 {
 		if old, ok := ids[e.Path]; ok && old != e.ID {
 			t.Fatalf("%q changed id %d -> %d", e.Path, old, e.ID)
@@ -95,14 +103,18 @@ func (s suite) catalogSaveLoad(t *testing.T) {
 		}
 	}
 	// An unchanged build writes nothing but its record.
-	must(st.SaveCatalog(ctx(t), saved2, store.CatalogBuild{Origin: "/srv/origin"}))(t)
+	must(st.SaveCatalog(ctx(t), saved2, &store.CatalogBuild{Origin: "/srv/origin"}))(t)
 	if b := must(st.CatalogBuilds(ctx(t), 1))(t)[0]; b.Added+b.Changed+b.Removed != 0 {
 		t.Fatalf("unchanged build changed rows: %+v", b)
 	}
 	// Unsorted input is refused and changes nothing.
 	bad := []catalog.Entry{{Path: "/b", Type: scan.File}, {Path: "/a", Type: scan.File}}
-	if _, err := st.SaveCatalog(ctx(t), bad, store.CatalogBuild{}); err == nil {
+	refused := store.CatalogBuild{}
+	if _, err := st.SaveCatalog(ctx(t), bad, &refused); err == nil {
 		t.Fatal("unsorted catalog accepted")
+	}
+	if refused.ID != 0 {
+		t.Fatal("a refused save filled in the build record")
 	}
 	if asJSON(t, must(st.CatalogEntries(ctx(t)))(t)) != asJSON(t, saved2) {
 		t.Fatal("refused save changed the catalog")
@@ -115,7 +127,7 @@ func (s suite) catalogLarge(t *testing.T) {
 	for i := 0; i < 2345; i++ {
 		es = append(es, catalog.Entry{Path: fmt.Sprintf("/d/%05d", i), Type: scan.File, Size: int64(i), ModTime: epoch})
 	}
-	saved := must(st.SaveCatalog(ctx(t), es, store.CatalogBuild{}))(t)
+	saved := must(st.SaveCatalog(ctx(t), es, &store.CatalogBuild{}))(t)
 	seen := map[uint32]bool{}
 	for _, e := range saved {
 		if e.ID == 0 || seen[e.ID] {
@@ -124,7 +136,7 @@ func (s suite) catalogLarge(t *testing.T) {
 		seen[e.ID] = true
 	}
 	// Remove most of them in one build: batches of deletes.
-	must(st.SaveCatalog(ctx(t), saved[:10], store.CatalogBuild{}))(t)
+	must(st.SaveCatalog(ctx(t), saved[:10], &store.CatalogBuild{}))(t)
 	if n := len(must(st.CatalogEntries(ctx(t)))(t)); n != 10 {
 		t.Fatalf("%d entries left, want 10", n)
 	}

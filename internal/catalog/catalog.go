@@ -355,17 +355,26 @@ func cacheHit(prev, e *Entry, opts Options) bool {
 }
 
 func (h Hashes) get(a Algorithm) string {
-	switch a {
-	case SHA256:
-		return h.SHA256
-	case SHA1:
-		return h.SHA1
-	case MD5:
-		return h.MD5
-	case SHA512:
-		return h.SHA512
+	if f := h.field(a); f != nil {
+		return *f
 	}
 	return ""
+}
+
+// field is where algorithm a's digest lives; nil for an unknown algorithm
+// (Build checks them before any hashing).
+func (h *Hashes) field(a Algorithm) *string {
+	switch a {
+	case SHA256:
+		return &h.SHA256
+	case SHA1:
+		return &h.SHA1
+	case MD5:
+		return &h.MD5
+	case SHA512:
+		return &h.SHA512
+	}
+	return nil
 }
 
 func newHash(a Algorithm) hash.Hash {
@@ -431,17 +440,7 @@ func hashFile(ctx context.Context, path string, opts Options, buf []byte) (Hashe
 	}
 	var out Hashes
 	for i, a := range opts.Algorithms {
-		sum := hex.EncodeToString(hs[i].Sum(nil))
-		switch a {
-		case SHA256:
-			out.SHA256 = sum
-		case SHA1:
-			out.SHA1 = sum
-		case MD5:
-			out.MD5 = sum
-		case SHA512:
-			out.SHA512 = sum
-		}
+		*out.field(a) = hex.EncodeToString(hs[i].Sum(nil))
 	}
 	if piece != nil {
 		if inPiece > 0 {

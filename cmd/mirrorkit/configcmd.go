@@ -95,6 +95,12 @@ func tomlValue(v any) string {
 			q[i] = fmt.Sprintf("%q", s)
 		}
 		return "[" + strings.Join(q, ", ") + "]"
+	case []config.AllowOutdated:
+		q := make([]string, len(x))
+		for i, o := range x {
+			q[i] = fmt.Sprintf("{ prefix = %q, max_lag = %q }", o.Prefix, o.MaxLag.String())
+		}
+		return "[" + strings.Join(q, ", ") + "]"
 	}
 	return fmt.Sprint(v)
 }

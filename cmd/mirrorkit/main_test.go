@@ -375,7 +375,7 @@ func TestConfigCheck(t *testing.T) {
 	c := newCLI(t)
 	good := filepath.Join(c.dir, "good.toml")
 	bad := filepath.Join(c.dir, "bad.toml")
-	os.WriteFile(good, []byte("[store]\ndsn = \"x.db\"\n"), 0o644)
+	os.WriteFile(good, []byte("[store]\ndsn = \"x.db\"\n[redirector]\nallow_outdated = [{ prefix = \"/pub/\", max_lag = \"6h\" }]\n"), 0o644)
 	os.WriteFile(bad, []byte("[store]\ndsn = \"x.db\"\nmax_open_conns = -4\n[logg]\nlevel = 1\n"), 0o644)
 	if r := c.run("config", "check", good); r.code != 0 || !strings.Contains(r.out, "ok") {
 		t.Fatalf("good file: %+v", r)
@@ -393,7 +393,8 @@ func TestConfigCheck(t *testing.T) {
 	}
 	// The effective configuration says where each value came from.
 	show := c.ok("--config", good, "--log-level", "debug", "config", "show")
-	for _, want := range []string{`dsn = "sqlite:` + c.dir, "# MIRRORKIT_STORE_DSN", `level = "debug"  # --log-level`, `format = "text"  # default`} {
+	for _, want := range []string{`dsn = "sqlite:` + c.dir, "# MIRRORKIT_STORE_DSN", `level = "debug"  # --log-level`, `format = "text"  # default`,
+		`allow_outdated = [{ prefix = "/pub/", max_lag = "6h0m0s" }]  # ` + good} {
 		if !strings.Contains(show, want) {
 			t.Errorf("config show lacks %q:\n%s", want, show)
 		}

@@ -15,7 +15,6 @@ import (
 
 	"github.com/mirrorkit/mirrorkit/internal/clientip"
 	"github.com/mirrorkit/mirrorkit/internal/geo"
-	"github.com/mirrorkit/mirrorkit/internal/policy"
 	"github.com/mirrorkit/mirrorkit/internal/redirector"
 	"github.com/mirrorkit/mirrorkit/internal/store"
 )
@@ -70,7 +69,7 @@ answered from memory and keep working if the store goes away.`,
 			if err != nil {
 				return err
 			}
-			pol, err := policy.New(c.ServeLocally, int64(c.MinRedirectSize))
+			pol, err := c.Policy()
 			if err != nil {
 				return err
 			}

@@ -78,7 +78,11 @@ func scanRow(r store.ScanRecord, completion string) []string {
 	if !r.OK {
 		return []string{r.Mirror, dash(r.Protocol), "-", "-", "-", "-", "-", "-", r.FinishedAt.Sub(r.StartedAt).Round(time.Millisecond).String(), r.Error}
 	}
-	return []string{r.Mirror, r.Protocol, strconv.Itoa(r.Entries), strconv.Itoa(r.Current), strconv.Itoa(r.Stale),
+	stale := strconv.Itoa(r.Stale)
+	if r.Previous > 0 {
+		stale += fmt.Sprintf(" (%d previous)", r.Previous)
+	}
+	return []string{r.Mirror, r.Protocol, strconv.Itoa(r.Entries), strconv.Itoa(r.Current), stale,
 		strconv.Itoa(r.Missing), strconv.Itoa(r.Extra), completion, r.FinishedAt.Sub(r.StartedAt).Round(time.Millisecond).String(), "-"}
 }
 

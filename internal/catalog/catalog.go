@@ -52,7 +52,21 @@ type Entry struct {
 	// ChangedBuild is the stored build that added or last changed the entry
 	// (set by the store); stored holdings older than it do not count.
 	ChangedBuild int64 `json:"changed_build,omitempty"`
+	// ChangedAt is when that build finished (set by the store): the moment
+	// mirrors started lagging behind this version. Zero when unknown.
+	ChangedAt time.Time `json:"changed_at,omitzero"`
+	// Previous is the version a changed file had before ChangedBuild (set by
+	// the store); nil for a file added as it is. Mirrors still holding it
+	// may serve it where the redirector allows outdated copies.
+	Previous *Version `json:"previous,omitempty"`
 	Hashes
+}
+
+// Version is what tells one version of a regular file from another in a
+// mirror's listing.
+type Version struct {
+	Size    int64     `json:"size"`
+	ModTime time.Time `json:"mtime"`
 }
 
 // Hashes of a regular file's content, as lower-case hex; "" when not computed.

@@ -129,11 +129,30 @@ type Redirector struct {
 	ServeLocally []string `toml:"serve_locally" json:"serve_locally"`
 	// MinRedirectSize: smaller files are served from the origin.
 	MinRedirectSize Size `toml:"min_redirect_size" json:"min_redirect_size"`
+	// AllowOutdated lets mirrors one version behind serve files under a
+	// prefix for a while after the file changed.
+	AllowOutdated []AllowOutdated `toml:"allow_outdated" json:"allow_outdated"`
 	// RefreshInterval is how often the registry, catalog and scan results
 	// are checked for changes.
 	RefreshInterval Duration `toml:"refresh_interval" json:"refresh_interval"`
 	// MetricsListen serves Prometheus /metrics; "" turns it off.
 	MetricsListen string `toml:"metrics_listen" json:"metrics_listen"`
+}
+
+// AllowOutdated is one prefix where mirrors still on a file's previous
+// version may serve it, for up to MaxLag after the catalog took in the new one.
+type AllowOutdated struct {
+	Prefix string   `toml:"prefix" json:"prefix"`
+	MaxLag Duration `toml:"max_lag" json:"max_lag"`
+}
+
+// Policy returns the rules in the form the policy package takes.
+func (r *Redirector) Policy() (*policy.Policy, error) {
+	out := make([]policy.Outdated, len(r.AllowOutdated))
+	for i, o := range r.AllowOutdated {
+		out[i] = policy.Outdated{Prefix: o.Prefix, MaxLag: time.Duration(o.MaxLag)}
+	}
+	return policy.New(r.ServeLocally, int64(r.MinRedirectSize), out...)
 }
 
 // Geo says where the redirector finds client locations.
@@ -158,7 +177,7 @@ func Default() Config {
 			MaxAge: Duration(24 * time.Hour), TraceFiles: []string{"/TIME", "/lastupdate", "/lastsync"}, HTTPRate: 20,
 			MetricsListen: "127.0.0.1:9464"},
 		Redirector: Redirector{Listen: ":8080", Fallback: []string{}, Status: 302, TrustedProxies: []string{}, Links: 4,
-			ServeLocally: policy.DefaultServeLocally(), MinRedirectSize: Size(policy.DefaultMinRedirectSize),
+			ServeLocally: policy.DefaultServeLocally(), MinRedirectSize: Size(policy.DefaultMinRedirectSize), AllowOutdated: []AllowOutdated{},
 			RefreshInterval: Duration(30 * time.Second), MetricsListen: "127.0.0.1:9465"},
 		Geo: Geo{CityFiles: []string{}, ASNFiles: []string{}, ReloadInterval: Duration(time.Hour)},
 	}
@@ -253,9 +272,20 @@ func (c *Config) decode(data []byte, e *Error) bool {
 		if s := suggest(k); s != "" {
 			msg += fmt.Sprintf("; did you mean %q?", s)
 		}
-		e.Problems = append(e.Problems, Problem{Source: c.file, Line: c.lines[key], Key: key, Msg: msg})
+		e.Problems = append(e.Problems, Problem{Source: c.file, Line: c.lineOf(k), Key: key, Msg: msg})
 	}
 	return true
+}
+
+// lineOf is the line of a key, or of its nearest parent written on a line of
+// its own (a key inside an inline table shares its table's line).
+func (c *Config) lineOf(k toml.Key) int {
+	for n := len(k); n > 0; n-- {
+		if l, ok := c.lines[k[:n].String()]; ok {
+			return l
+		}
+	}
+	return 0
 }
 
 func parentUndecoded(k toml.Key, undecoded map[string]bool) bool {
@@ -269,11 +299,26 @@ func parentUndecoded(k toml.Key, undecoded map[string]bool) bool {
 
 // suggest names the known key closest to an unknown one, for typos.
 func suggest(k toml.Key) string {
+	// Walk the key's parents through the config's types (lists of tables
+	// included) to the struct that should have had the unknown field.
+	t := sectionType
+	for _, part := range k[:len(k)-1] {
+		f, ok := fieldByTag(t, part)
+		if !ok {
+			return ""
+		}
+		if t = f.Type; t.Kind() == reflect.Slice {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct {
+			return ""
+		}
+	}
 	var candidates []string
-	if len(k) == 1 {
-		candidates = sections()
-	} else if fields, ok := sectionFields(k[0]); ok {
-		candidates = fields
+	for f := range t.Fields() {
+		if tag := f.Tag.Get("toml"); tag != "" {
+			candidates = append(candidates, tag)
+		}
 	}
 	best, bestD := "", 3
 	for _, cand := range candidates {
@@ -422,6 +467,8 @@ func (c *Config) validateRedirector(e *Error) {
 	}
 	if _, err := policy.New(r.ServeLocally, int64(r.MinRedirectSize)); err != nil {
 		c.problem(e, "redirector.serve_locally", err.Error())
+	} else if _, err := r.Policy(); err != nil {
+		c.problem(e, "redirector.allow_outdated", err.Error())
 	}
 	c.checkDuration(e, "redirector.refresh_interval", r.RefreshInterval, time.Second, time.Hour)
 	c.checkDuration(e, "geo.reload_interval", c.Geo.ReloadInterval, time.Minute, 30*24*time.Hour)
@@ -523,6 +570,15 @@ func (s Size) String() string {
 
 // sectionType is the reflect type of Config, the source of all key names.
 var sectionType = reflect.TypeFor[Config]()
+
+func fieldByTag(t reflect.Type, tag string) (reflect.StructField, bool) {
+	for f := range t.Fields() {
+		if f.Tag.Get("toml") == tag {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
+}
 
 func sections() []string {
 	var out []string
@@ -629,6 +685,9 @@ func (c *Config) set(key, raw string) error {
 		}
 		v.SetBool(b)
 	case reflect.Slice:
+		if v.Type().Elem().Kind() != reflect.String {
+			return fmt.Errorf("key %q is a list of tables; set it in the config file", key)
+		}
 		items := []string{}
 		for _, s := range strings.Split(raw, ",") {
 			if s = strings.TrimSpace(s); s != "" {

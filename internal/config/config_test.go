@@ -123,6 +123,15 @@ func TestBadConfigsNameTheKeyAndLine(t *testing.T) {
 		{"bad geo values", "[geo]\nasn_files = [\"asn.txt\"]\nreload_interval = \"1s\"\n", nil,
 			[]string{`m.toml:3: geo.reload_interval: 1s is out of range 1m0s..720h0m0s`,
 				`m.toml:2: geo.asn_files: "asn.txt" must end in .mmdb or .csv`}},
+		{"bad allow_outdated", "[redirector]\nallow_outdated = [{ prefix = \"/pub/../etc\", max_lag = \"1h\" }]\n", nil,
+			[]string{`m.toml:2: redirector.allow_outdated: allow-outdated prefix "/pub/../etc" must be a clean path starting with / (no .., no //)`}},
+		{"allow_outdated lag out of range", "[redirector]\nallow_outdated = [{ prefix = \"/pub/\", max_lag = \"1000h\" }]\n", nil,
+			[]string{`m.toml:2: redirector.allow_outdated: allow-outdated prefix "/pub/": max lag 1000h0m0s is out of range (0s, 720h0m0s]`}},
+		{"allow_outdated unknown field", "[redirector]\nallow_outdated = [{ prefix = \"/pub/\", maxlag = \"1h\" }]\n", nil,
+			[]string{`m.toml:2: redirector.allow_outdated.maxlag: unknown key; did you mean "max_lag"?`,
+				`m.toml:2: redirector.allow_outdated: allow-outdated prefix "/pub/": max lag 0s is out of range (0s, 720h0m0s]`}},
+		{"allow_outdated from a variable", "", []string{"MIRRORKIT_REDIRECTOR_ALLOW_OUTDATED=/pub/"},
+			[]string{`MIRRORKIT_REDIRECTOR_ALLOW_OUTDATED: redirector.allow_outdated: key "redirector.allow_outdated" is a list of tables; set it in the config file`}},
 		{"bad variable", "", []string{"MIRRORKIT_STORE_MAX_OPEN_CONNS=many"},
 			[]string{`MIRRORKIT_STORE_MAX_OPEN_CONNS: store.max_open_conns: "many" is not an integer`}},
 		{"variable out of range", "", []string{"MIRRORKIT_STORE_MAX_OPEN_CONNS=-1"},
@@ -146,6 +155,26 @@ func TestBadConfigsNameTheKeyAndLine(t *testing.T) {
 				t.Fatalf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(c.want, "\n"))
 			}
 		})
+	}
+}
+
+func TestAllowOutdated(t *testing.T) {
+	c, err := Parse("m.toml", []byte("[redirector]\nallow_outdated = [\n  { prefix = \"/fedora/updates\", max_lag = \"6h\" },\n  { prefix = \"/\", max_lag = \"30m\" },\n]\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := c.Redirector.Policy()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.MaxLag("/fedora/updates/40/x.rpm"); got != 6*time.Hour {
+		t.Fatalf("MaxLag under the prefix = %s", got)
+	}
+	if got := p.MaxLag("/debian/pool/x.deb"); got != 30*time.Minute {
+		t.Fatalf("MaxLag elsewhere = %s", got)
+	}
+	if c.Origin("redirector.allow_outdated") != "m.toml" {
+		t.Fatalf("origin %q", c.Origin("redirector.allow_outdated"))
 	}
 }
 

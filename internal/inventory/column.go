@@ -13,6 +13,8 @@ type Stats struct {
 	Current int `json:"current"`
 	// Stale files are present but differ from the catalog's version.
 	Stale int `json:"stale"`
+	// Previous counts the stale files that are the catalog's previous version.
+	Previous int `json:"previous"`
 	// Unverified files are present, but the listing says too little (no size,
 	// no usable time) to tell which version they are.
 	Unverified int `json:"unverified"`
@@ -42,8 +44,10 @@ type Column struct {
 	mirror int64
 	base   *Snapshot
 	bits   []uint64 // by FileID
+	pbits  []uint64 // by FileID: the previous version
 	seen   []uint64 // by FileID: listed at all, current or not
 	stale  int
+	prev   int
 	unver  int
 	extra  int
 	done   bool
@@ -54,7 +58,7 @@ type Column struct {
 func (inv *Inventory) NewColumn(mirrorID int64) *Column {
 	base := inv.cur.Load()
 	n := (len(base.files.path) + 63) / 64
-	return &Column{mirror: mirrorID, base: base, bits: make([]uint64, n), seen: make([]uint64, n)}
+	return &Column{mirror: mirrorID, base: base, bits: make([]uint64, n), pbits: make([]uint64, n), seen: make([]uint64, n)}
 }
 
 // Add records one regular file from the listing. precision is the listing's
@@ -76,6 +80,10 @@ func (c *Column) Add(path string, size int64, mtime time.Time, precision time.Du
 		c.bits[w] |= bit
 	case matchNo:
 		c.stale++
+		if v, ok := t.previous(id); ok && versionMatch(v.size, v.mtime, size, mtime, precision) == matchYes {
+			c.pbits[w] |= bit
+			c.prev++
+		}
 	default:
 		c.unver++
 	}
@@ -84,18 +92,33 @@ func (c *Column) Add(path string, size int64, mtime time.Time, precision time.Du
 // Credit records that the mirror holds the file's current version without a
 // listing: holdings loaded from the store, already checked against the
 // catalog build they were made for.
-func (c *Column) Credit(id FileID) {
-	if int(id) >= len(c.base.files.path) || c.base.files.path[id] == "" {
+func (c *Column) Credit(id FileID) { c.credit(id, c.bits) }
+
+// CreditPrevious is Credit for the file's previous version.
+func (c *Column) CreditPrevious(id FileID) {
+	if _, ok := c.base.files.previous(id); ok {
+		c.credit(id, c.pbits)
+	}
+}
+
+func (c *Column) credit(id FileID, set []uint64) {
+	if !c.base.files.has(id) {
 		return
 	}
 	w, bit := int(id)>>6, uint64(1)<<(uint(id)&63)
 	c.seen[w] |= bit
-	c.bits[w] |= bit
+	set[w] |= bit
 }
 
 // Held calls f for every file the column credits, in id order.
-func (c *Column) Held(f func(FileID)) {
-	for w, word := range c.bits {
+func (c *Column) Held(f func(FileID)) { eachBit(c.bits, f) }
+
+// HeldPrevious calls f for every file whose previous version the column
+// credits, in id order.
+func (c *Column) HeldPrevious(f func(FileID)) { eachBit(c.pbits, f) }
+
+func eachBit(set []uint64, f func(FileID)) {
+	for w, word := range set {
 		for word != 0 {
 			b := bits.TrailingZeros64(word)
 			f(FileID(w*64 + b))
@@ -143,7 +166,7 @@ func (c *Column) Finish(content []string) Stats {
 		return c.stats
 	}
 	t := c.base.files
-	s := Stats{Stale: c.stale, Unverified: c.unver, Extra: c.extra}
+	s := Stats{Stale: c.stale, Previous: c.prev, Unverified: c.unver, Extra: c.extra}
 	for id, p := range t.path {
 		w, bit := id>>6, uint64(1)<<(uint(id)&63)
 		if c.bits[w]&bit != 0 {
@@ -198,14 +221,8 @@ func (inv *Inventory) Commit(cols ...*Column) (*Snapshot, error) {
 	}
 	n := len(old.files.path)
 	next.words = max(old.words, (len(next.mirror)+63)/64)
-	next.rows = make([]uint64, n*next.words)
-	if next.words == old.words {
-		copy(next.rows, old.rows)
-	} else {
-		for id := range n {
-			copy(next.rows[id*next.words:], old.rows[id*old.words:(id+1)*old.words])
-		}
-	}
+	next.rows = widen(old.rows, n, old.words, next.words)
+	next.prows = widen(old.prows, len(old.files.prev), old.words, next.words)
 	t := old.files
 	for _, c := range cols {
 		next.apply(t, c)
@@ -216,27 +233,54 @@ func (inv *Inventory) Commit(cols ...*Column) (*Snapshot, error) {
 
 // apply writes one column into the mirror's slot, 64 files per step of the
 // column's bitset. A file whose version the catalog changed after the column's
-// listing began (gen above the column's base) is not credited.
+// listing began (gen above the column's base) is not credited; but if the
+// change made the version the mirror listed the previous one, the mirror is
+// credited with that.
 func (s *Snapshot) apply(t *fileTable, c *Column) {
 	slot := s.slotOf[c.mirror]
 	w, bit := slot>>6, uint64(1)<<(uint(slot)&63)
-	words, rows, n := s.words, s.rows, len(t.path)
+	words, n := s.words, len(t.path)
+	base := c.base.files
 	baseGen := c.base.gen
 	for cw := 0; cw*64 < n; cw++ {
-		var have uint64
+		var have, havePrev uint64
 		if cw < len(c.bits) {
-			have = c.bits[cw]
+			have, havePrev = c.bits[cw], c.pbits[cw]
 		}
 		end := min(n, cw*64+64)
 		for id := cw * 64; id < end; id++ {
 			row := id*words + w
-			if have&(1<<(uint(id)&63)) != 0 && t.gen[id] <= baseGen {
-				rows[row] |= bit
-			} else {
-				rows[row] &^= bit
+			mask := uint64(1) << (uint(id) & 63)
+			cur, prev := have&mask != 0, havePrev&mask != 0
+			if t.gen[id] > baseGen {
+				cur, prev = false, cur && base.has(FileID(id)) && t.prevIs(FileID(id), base.size[id], base.mtime[id])
+			}
+			setBit(s.rows, row, bit, cur)
+			if p := t.prow[id]; p >= 0 {
+				setBit(s.prows, int(p)*words+w, bit, prev)
 			}
 		}
 	}
+}
+
+func setBit(rows []uint64, i int, bit uint64, on bool) {
+	if on {
+		rows[i] |= bit
+	} else {
+		rows[i] &^= bit
+	}
+}
+
+// widen copies n rows of old words each into rows of words (≥ old) each.
+func widen(rows []uint64, n, old, words int) []uint64 {
+	if words == old {
+		return cloneRows(rows)
+	}
+	out := make([]uint64, n*words)
+	for id := range n {
+		copy(out[id*words:], rows[id*old:(id+1)*old])
+	}
+	return out
 }
 
 // allocSlot reuses a free slot or appends one.

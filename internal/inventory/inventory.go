@@ -14,7 +14,8 @@ import (
 // the row number.
 type FileID uint32
 
-// File is what the inventory needs of a catalog file: its current version.
+// File is what the inventory needs of a catalog file: its current version,
+// and the one before it.
 type File struct {
 	ID      FileID
 	Path    string
@@ -23,6 +24,19 @@ type File struct {
 	// Staged files (not world-readable at the origin) are tracked, so mirrors
 	// that pre-sync them are ready at the bit flip, but never claimed.
 	Staged bool
+	// ChangedAt is when the catalog took in the current version; zero when
+	// unknown.
+	ChangedAt time.Time
+	// Previous is the version before the current one, when HasPrevious.
+	// Mirrors holding it are tracked apart from the current holders.
+	Previous    Version
+	HasPrevious bool
+}
+
+// Version is what a listing can tell of a file's version.
+type Version struct {
+	Size    int64
+	ModTime time.Time
 }
 
 // Set is a row: bit s is set when the mirror in slot s holds the file. It is a
@@ -53,7 +67,30 @@ type fileTable struct {
 	mtime []int64  // unix nanoseconds
 	gen   []uint64 // generation that last changed the file's version
 	stage []bool
-	live  int
+	// changed is ChangedAt in unix nanoseconds (0: unknown).
+	changed []int64
+	// Few files have a previous version at any time, so those are kept
+	// apart: prow maps a file to its index in prev (and its row in a
+	// snapshot's prows), -1 for none.
+	prow []int32
+	prev []version
+	live int
+}
+
+// version is a file version as the table keeps it.
+type version struct{ size, mtime int64 }
+
+// previous returns a file's previous version.
+func (t *fileTable) previous(id FileID) (version, bool) {
+	if !t.has(id) || t.prow[id] < 0 {
+		return version{}, false
+	}
+	return t.prev[t.prow[id]], true
+}
+
+func (t *fileTable) prevIs(id FileID, size, mtime int64) bool {
+	v, ok := t.previous(id)
+	return ok && v.size == size && v.mtime == mtime
 }
 
 func (t *fileTable) has(id FileID) bool { return int(id) < len(t.path) && t.path[id] != "" }
@@ -65,6 +102,7 @@ type Snapshot struct {
 	files  *fileTable
 	words  int      // words per row
 	rows   []uint64 // len(files.path) * words
+	prows  []uint64 // len(files.prev) * words: the previous versions' holders
 	mirror []int64  // slot → mirror id; 0 marks a free slot
 	slotOf map[int64]int
 }
@@ -84,7 +122,23 @@ func (s *Snapshot) File(id FileID) (File, bool) {
 	if !t.has(id) {
 		return File{}, false
 	}
-	return File{ID: id, Path: t.path[id], Size: t.size[id], ModTime: time.Unix(0, t.mtime[id]).UTC(), Staged: t.stage[id]}, true
+	f := File{ID: id, Path: t.path[id], Size: t.size[id], ModTime: time.Unix(0, t.mtime[id]).UTC(), Staged: t.stage[id]}
+	if t.changed[id] != 0 {
+		f.ChangedAt = time.Unix(0, t.changed[id]).UTC()
+	}
+	if v, ok := t.previous(id); ok {
+		f.Previous, f.HasPrevious = Version{Size: v.size, ModTime: time.Unix(0, v.mtime).UTC()}, true
+	}
+	return f, true
+}
+
+// ChangedAt returns when the catalog took in the file's current version, in
+// unix nanoseconds (0: unknown), without building a File.
+func (s *Snapshot) ChangedAt(id FileID) int64 {
+	if !s.files.has(id) {
+		return 0
+	}
+	return s.files.changed[id]
 }
 
 // Holders returns the slots of the mirrors holding the file's current version.
@@ -94,6 +148,16 @@ func (s *Snapshot) Holders(id FileID) Set {
 	}
 	off := int(id) * s.words
 	return s.rows[off : off+s.words : off+s.words]
+}
+
+// Previous returns the slots of the mirrors holding the file's previous
+// version (and not its current one).
+func (s *Snapshot) Previous(id FileID) Set {
+	if !s.files.has(id) || s.words == 0 || s.files.prow[id] < 0 {
+		return nil
+	}
+	off := int(s.files.prow[id]) * s.words
+	return s.prows[off : off+s.words : off+s.words]
 }
 
 // Slot returns the slot of a mirror, if it has one.
@@ -167,9 +231,10 @@ type CatalogChange struct {
 }
 
 // SetCatalog replaces the catalog. Files whose size or mtime changed, and new
-// files, start with no holders; removed files disappear. Ids and paths must
-// each be unique; an id keeps its path (a path that moves to another id is a
-// remove and an add).
+// files, start with no holders; removed files disappear. When a changed
+// file's previous version is the one it replaces, that version's holders
+// become the previous-version holders. Ids and paths must each be unique; an
+// id keeps its path (a path that moves to another id is a remove and an add).
 func (inv *Inventory) SetCatalog(files []File) (CatalogChange, error) {
 	inv.mu.Lock()
 	defer inv.mu.Unlock()
@@ -187,9 +252,17 @@ func (inv *Inventory) SetCatalog(files []File) (CatalogChange, error) {
 		index: make(map[string]FileID, len(files)),
 		path:  make([]string, n), size: make([]int64, n), mtime: make([]int64, n),
 		gen: make([]uint64, n), stage: make([]bool, n),
+		changed: make([]int64, n), prow: make([]int32, n),
+	}
+	for i := range t.prow {
+		t.prow[i] = -1 // ids without a file too
 	}
 	var ch CatalogChange
+	// Where each file's rows come from in the old snapshot: its current
+	// holders (keep) and previous holders (prevFrom: 1 the old current
+	// holders, 2 the old previous holders).
 	keep := make([]bool, n)
+	prevFrom := make([]uint8, n)
 	for _, f := range files {
 		if f.Path == "" {
 			return ch, fmt.Errorf("inventory: file id %d has an empty path", f.ID)
@@ -203,11 +276,19 @@ func (inv *Inventory) SetCatalog(files []File) (CatalogChange, error) {
 		mt := f.ModTime.UnixNano()
 		t.index[f.Path] = f.ID
 		t.path[f.ID], t.size[f.ID], t.mtime[f.ID], t.stage[f.ID] = f.Path, f.Size, mt, f.Staged
+		if f.HasPrevious {
+			t.prow[f.ID] = int32(len(t.prev))
+			t.prev = append(t.prev, version{f.Previous.Size, f.Previous.ModTime.UnixNano()})
+		}
+		if !f.ChangedAt.IsZero() {
+			t.changed[f.ID] = f.ChangedAt.UnixNano()
+		}
 		ot := old.files
 		switch {
 		case !ot.has(f.ID) || ot.path[f.ID] != f.Path:
 			t.gen[f.ID] = gen
 			ch.Added++
+			continue
 		case ot.size[f.ID] != f.Size || ot.mtime[f.ID] != mt:
 			t.gen[f.ID] = gen
 			ch.Changed++
@@ -216,15 +297,36 @@ func (inv *Inventory) SetCatalog(files []File) (CatalogChange, error) {
 			keep[f.ID] = true
 			ch.Unchanged++
 		}
+		switch {
+		case !keep[f.ID] && t.prevIs(f.ID, ot.size[f.ID], ot.mtime[f.ID]):
+			prevFrom[f.ID] = 1
+		default:
+			if v, ok := ot.previous(f.ID); ok && t.prevIs(f.ID, v.size, v.mtime) {
+				prevFrom[f.ID] = 2
+			}
+		}
 	}
 	t.live = len(files)
 	ch.Removed = old.files.live - ch.Changed - ch.Unchanged
 	next := &Snapshot{gen: gen, files: t, words: old.words, mirror: old.mirror, slotOf: old.slotOf}
-	next.rows = make([]uint64, n*next.words)
+	next.rows, next.prows = make([]uint64, n*next.words), make([]uint64, len(t.prev)*next.words)
+	w := next.words
 	for id := range n {
 		if keep[id] {
-			copy(next.rows[id*next.words:(id+1)*next.words], old.rows[id*old.words:(id+1)*old.words])
+			copy(next.rows[id*w:(id+1)*w], old.rows[id*w:(id+1)*w])
 		}
+		var from []uint64
+		switch prevFrom[id] {
+		case 1:
+			from = old.rows[id*w : (id+1)*w]
+		case 2:
+			op := int(old.files.prow[id])
+			from = old.prows[op*w : (op+1)*w]
+		default:
+			continue
+		}
+		np := int(t.prow[id])
+		copy(next.prows[np*w:(np+1)*w], from)
 	}
 	inv.cur.Store(next)
 	return ch, nil
@@ -242,6 +344,7 @@ func (inv *Inventory) RemoveMirror(mirrorID int64) {
 	next := *old
 	next.gen++
 	next.rows = clearSlot(cloneRows(old.rows), old.words, slot)
+	next.prows = clearSlot(cloneRows(old.prows), old.words, slot)
 	next.mirror = append([]int64(nil), old.mirror...)
 	next.mirror[slot] = 0
 	next.slotOf = maps.Clone(old.slotOf)

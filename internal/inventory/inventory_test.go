@@ -365,3 +365,112 @@ func BenchmarkCommitColumn1M(b *testing.B) {
 		mustCommit(b, inv, c)
 	}
 }
+
+func holdsPrevious(s *Snapshot, path string, mirror int64) bool {
+	id, ok := s.Lookup(path)
+	slot, ok2 := s.Slot(mirror)
+	return ok && ok2 && s.Previous(id).Has(slot)
+}
+
+// bump returns the catalog with file i at a new version whose previous
+// version is the one it had.
+func bump(files []File, i int, at time.Time) []File {
+	out := append([]File(nil), files...)
+	f := &out[i]
+	f.Previous, f.HasPrevious, f.ChangedAt = Version{Size: f.Size, ModTime: f.ModTime}, true, at
+	f.Size, f.ModTime = f.Size+7, f.ModTime.Add(time.Hour)
+	return out
+}
+
+func TestPreviousVersionHolders(t *testing.T) {
+	inv := New()
+	v1 := catalog(4)
+	mustSet(t, inv, v1)
+	mustCommit(t, inv, fullColumn(inv, 1, v1), fullColumn(inv, 2, v1))
+
+	// The catalog moves file 0 on: both mirrors now hold its previous version.
+	changedAt := t0.Add(48 * time.Hour)
+	v2 := bump(v1, 0, changedAt)
+	mustSet(t, inv, v2)
+	snap := inv.Snapshot()
+	for _, m := range []int64{1, 2} {
+		if holds(snap, v2[0].Path, m) || !holdsPrevious(snap, v2[0].Path, m) {
+			t.Fatalf("mirror %d after the change: current %v previous %v", m, holds(snap, v2[0].Path, m), holdsPrevious(snap, v2[0].Path, m))
+		}
+		if holdsPrevious(snap, v2[1].Path, m) || !holds(snap, v2[1].Path, m) {
+			t.Fatalf("mirror %d: an unchanged file moved to previous", m)
+		}
+	}
+	if f, _ := snap.File(v2[0].ID); !f.HasPrevious || f.Previous.Size != v1[0].Size || !f.ChangedAt.Equal(changedAt) ||
+		snap.ChangedAt(v2[0].ID) != changedAt.UnixNano() {
+		t.Fatalf("file record %+v", f)
+	}
+
+	// Mirror 1 catches up; mirror 2's listing still shows the old version.
+	c1 := fullColumn(inv, 1, v2)
+	c2 := fullColumn(inv, 2, v1)
+	if st := c2.Finish(nil); st.Stale != 1 || st.Previous != 1 {
+		t.Fatalf("stats of a mirror one version behind: %+v", st)
+	}
+	snap = mustCommit(t, inv, c1, c2)
+	if !holds(snap, v2[0].Path, 1) || holdsPrevious(snap, v2[0].Path, 1) {
+		t.Fatal("mirror 1 caught up but is not a current holder only")
+	}
+	if holds(snap, v2[0].Path, 2) || !holdsPrevious(snap, v2[0].Path, 2) {
+		t.Fatal("mirror 2 is not recorded on the previous version")
+	}
+
+	// Two versions behind is no version at all.
+	v3 := bump(v2, 0, changedAt.Add(time.Hour))
+	mustSet(t, inv, v3)
+	snap = inv.Snapshot()
+	if !holdsPrevious(snap, v3[0].Path, 1) || holdsPrevious(snap, v3[0].Path, 2) || holds(snap, v3[0].Path, 2) {
+		t.Fatal("after a second change only mirror 1 (which had v2) holds the previous version")
+	}
+	c2 = fullColumn(inv, 2, v1)
+	if st := c2.Finish(nil); st.Stale != 1 || st.Previous != 0 {
+		t.Fatalf("stats of a mirror two versions behind: %+v", st)
+	}
+	snap = mustCommit(t, inv, c2)
+	if holdsPrevious(snap, v3[0].Path, 2) {
+		t.Fatal("a listing two versions behind counted as previous")
+	}
+
+	// Removing a mirror clears its previous-version bits too.
+	inv.RemoveMirror(1)
+	if snap = inv.Snapshot(); holdsPrevious(snap, v3[0].Path, 1) {
+		t.Fatal("a removed mirror still holds a previous version")
+	}
+}
+
+// A scan that listed the old version while the catalog changed is credited
+// with the previous version, not the current one.
+func TestScanRacingCatalogChangeCreditsPrevious(t *testing.T) {
+	inv := New()
+	v1 := catalog(3)
+	mustSet(t, inv, v1)
+	c := fullColumn(inv, 5, v1) // listed against v1
+	v2 := bump(v1, 1, t0)
+	mustSet(t, inv, v2)
+	snap := mustCommit(t, inv, c)
+	if holds(snap, v2[1].Path, 5) || !holdsPrevious(snap, v2[1].Path, 5) {
+		t.Fatal("the racing scan's copy of the changed file is not the previous version")
+	}
+	if !holds(snap, v2[0].Path, 5) {
+		t.Fatal("unchanged files lost")
+	}
+	// Credits from stored holdings do the same.
+	c = inv.NewColumn(6)
+	c.CreditPrevious(v2[1].ID)
+	c.CreditPrevious(v2[0].ID) // has no previous version: ignored
+	c.Finish(nil)
+	snap = mustCommit(t, inv, c)
+	if !holdsPrevious(snap, v2[1].Path, 6) || holdsPrevious(snap, v2[0].Path, 6) {
+		t.Fatal("CreditPrevious")
+	}
+	var got []FileID
+	c.HeldPrevious(func(id FileID) { got = append(got, id) })
+	if len(got) != 1 || got[0] != v2[1].ID {
+		t.Fatalf("HeldPrevious = %v", got)
+	}
+}

@@ -2,6 +2,10 @@ package policy
 
 import (
 	"fmt"
+	"path"
+	"slices"
+	"strings"
+	"time"
 
 	"github.com/mirrorkit/mirrorkit/internal/catalog"
 )
@@ -26,15 +30,29 @@ func DefaultServeLocally() []string { return append([]string(nil), defaultServeL
 // a round trip and a new connection, more than a file of a few KiB.
 const DefaultMinRedirectSize = 4 << 10
 
-// Policy is the decision, built once from configuration.
-type Policy struct {
-	local   catalog.Excludes
-	minSize int64
+// MaxOutdatedLag bounds Outdated.MaxLag: a mirror a month behind is not a
+// mirror of this version in any useful sense.
+const MaxOutdatedLag = 30 * 24 * time.Hour
+
+// Outdated lets mirrors still holding a file's previous version serve it,
+// for up to MaxLag after the catalog took in the new version, for files under
+// Prefix (a directory, or "/" for the whole tree).
+type Outdated struct {
+	Prefix string
+	MaxLag time.Duration
 }
 
-// New builds a policy from patterns (nil means the defaults) and a minimum
-// redirect size (negative means the default, 0 redirects everything).
-func New(serveLocally []string, minRedirectSize int64) (*Policy, error) {
+// Policy is the decision, built once from configuration.
+type Policy struct {
+	local    catalog.Excludes
+	minSize  int64
+	outdated []Outdated // longest prefix first
+}
+
+// New builds a policy from patterns (nil means the defaults), a minimum
+// redirect size (negative means the default, 0 redirects everything) and the
+// prefixes where mirrors one version behind may still serve.
+func New(serveLocally []string, minRedirectSize int64, outdated ...Outdated) (*Policy, error) {
 	if serveLocally == nil {
 		serveLocally = defaultServeLocally
 	}
@@ -45,8 +63,44 @@ func New(serveLocally []string, minRedirectSize int64) (*Policy, error) {
 	if minRedirectSize < 0 {
 		minRedirectSize = DefaultMinRedirectSize
 	}
-	return &Policy{local: ex, minSize: minRedirectSize}, nil
+	p := &Policy{local: ex, minSize: minRedirectSize}
+	seen := map[string]bool{}
+	for _, o := range outdated {
+		// A directory: "/pub" and "/pub/" both mean everything under /pub/.
+		dir := strings.TrimSuffix(o.Prefix, "/")
+		if o.Prefix != "/" && (!strings.HasPrefix(dir, "/") || path.Clean(dir) != dir) {
+			return nil, fmt.Errorf("allow-outdated prefix %q must be a clean path starting with / (no .., no //)", o.Prefix)
+		}
+		pre := dir + "/"
+		if seen[pre] {
+			return nil, fmt.Errorf("allow-outdated prefix %q given twice", o.Prefix)
+		}
+		seen[pre] = true
+		if o.MaxLag <= 0 || o.MaxLag > MaxOutdatedLag {
+			return nil, fmt.Errorf("allow-outdated prefix %q: max lag %s is out of range (0s, %s]", o.Prefix, o.MaxLag, MaxOutdatedLag)
+		}
+		p.outdated = append(p.outdated, Outdated{Prefix: pre, MaxLag: o.MaxLag})
+	}
+	// The most specific prefix decides, so /pub/ 6h and /pub/iso/ 1h give
+	// ISOs one hour.
+	slices.SortFunc(p.outdated, func(a, b Outdated) int { return len(b.Prefix) - len(a.Prefix) })
+	return p, nil
 }
+
+// MaxLag says how long after a file at the clean, slash-led path p changed
+// mirrors still on its previous version may serve it; 0 means never.
+func (p *Policy) MaxLag(path string) time.Duration {
+	for _, o := range p.outdated {
+		if strings.HasPrefix(path, o.Prefix) {
+			return o.MaxLag
+		}
+	}
+	return 0
+}
+
+// AllowsOutdated reports whether any prefix allows outdated mirrors, so the
+// hot path can skip the question entirely.
+func (p *Policy) AllowsOutdated() bool { return len(p.outdated) > 0 }
 
 // Reason says why a file is served locally; "" means redirect it.
 type Reason string

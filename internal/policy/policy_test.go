@@ -1,6 +1,9 @@
 package policy
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 func TestDefaults(t *testing.T) {
 	p, err := New(nil, -1)
@@ -43,5 +46,47 @@ func TestConfigured(t *testing.T) {
 	}
 	if _, err := New([]string{"["}, 0); err == nil {
 		t.Fatal("bad pattern accepted")
+	}
+}
+
+func TestOutdated(t *testing.T) {
+	p, err := New(nil, -1,
+		Outdated{Prefix: "/pub", MaxLag: 6 * time.Hour},
+		Outdated{Prefix: "/pub/iso/", MaxLag: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.AllowsOutdated() {
+		t.Fatal("AllowsOutdated")
+	}
+	for path, want := range map[string]time.Duration{
+		"/pub/updates/x.rpm": 6 * time.Hour,
+		"/pub/iso/a.iso":     time.Hour, // the most specific prefix decides
+		"/pub":               0,         // the directory itself is no file under it
+		"/public/x":          0,         // a prefix is a directory, not a string prefix
+		"/other/x":           0,
+	} {
+		if got := p.MaxLag(path); got != want {
+			t.Errorf("MaxLag(%q) = %s, want %s", path, got, want)
+		}
+	}
+	all, err := New(nil, -1, Outdated{Prefix: "/", MaxLag: time.Minute})
+	if err != nil || all.MaxLag("/any/file") != time.Minute {
+		t.Fatalf("prefix / covers the tree: %v", err)
+	}
+	if none, _ := New(nil, -1); none.AllowsOutdated() || none.MaxLag("/pub/x") != 0 {
+		t.Fatal("no rules allow outdated mirrors")
+	}
+	for _, bad := range [][]Outdated{
+		{{Prefix: "pub/", MaxLag: time.Hour}},
+		{{Prefix: "/pub/../etc", MaxLag: time.Hour}},
+		{{Prefix: "/pub//x", MaxLag: time.Hour}},
+		{{Prefix: "/pub/", MaxLag: 0}},
+		{{Prefix: "/pub/", MaxLag: MaxOutdatedLag + 1}},
+		{{Prefix: "/pub", MaxLag: time.Hour}, {Prefix: "/pub/", MaxLag: 2 * time.Hour}},
+	} {
+		if _, err := New(nil, -1, bad...); err == nil {
+			t.Errorf("accepted %+v", bad)
+		}
 	}
 }

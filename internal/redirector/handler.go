@@ -16,9 +16,11 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/mirrorkit/mirrorkit/internal/clientip"
 	"github.com/mirrorkit/mirrorkit/internal/country"
+	"github.com/mirrorkit/mirrorkit/internal/inventory"
 	"github.com/mirrorkit/mirrorkit/internal/policy"
 	"github.com/mirrorkit/mirrorkit/internal/selection"
 )
@@ -51,6 +53,9 @@ type Config struct {
 	// Links is how many next-best mirrors go in Link headers.
 	Links int
 	Log   *slog.Logger
+	// Now is the clock that measures how long ago a file changed, for the
+	// policy's allowed lag of outdated mirrors; nil is time.Now.
+	Now func() time.Time
 }
 
 // Server is the redirector's HTTP handler.
@@ -84,6 +89,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	s := &Server{cfg: cfg}
 	if cfg.Origin != "" {
@@ -152,7 +160,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		notFound(w) // staged content is indistinguishable from missing
 		return
 	}
-	req := selection.Request{Holders: st.Inv.Holders(id), Size: f.Size, HTTPS: s.isHTTPS(r)}
+	req := selection.Request{Holders: st.Inv.Holders(id), Size: f.Size, HTTPS: s.isHTTPS(r), Outdated: s.outdated(st, p, id)}
 	addr, _ := s.cfg.Clients.Addr(r)
 	req.Client = s.client(r, addr)
 	if st.embargo[req.Client.Country] {
@@ -169,25 +177,52 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveMetalink(w, r, st, &req, rnd, p, id, metalinkV4)
 		return
 	}
-	if sum, ok := st.SHA256(id); ok {
-		b64 := base64.StdEncoding.EncodeToString(sum[:])
-		w.Header().Set("Digest", "SHA-256="+b64)
-		w.Header().Set("Repr-Digest", "sha-256=:"+b64+":")
-	}
 	if s.root != nil && s.cfg.Policy.Decide(p, f.Size) != policy.Redirect {
+		digest(w, st, id)
 		s.serveLocal(w, r, p)
 		return
 	}
 	var buf [32]selection.Choice
 	choice, ok, next := st.Table.PickTop(&req, rnd, min(s.cfg.Links, len(buf)), buf[:0])
 	if !ok {
+		digest(w, st, id)
 		s.fallback(w, r, p, req.HTTPS)
 		return
 	}
 	m, _ := st.Table.Mirror(choice.Slot)
 	ep := escapePath(p)[1:]
-	s.links(w, st, req.HTTPS, ep, next)
+	// The digest and the duplicates describe the current version; a mirror
+	// still on the previous one gets neither.
+	if req.Current(choice.Slot) {
+		digest(w, st, id)
+		s.links(w, st, &req, ep, next)
+	}
 	s.redirect(w, r, mirrorURL(m.URLs.HTTPS, m.URLs.HTTP, req.HTTPS)+ep)
+}
+
+// digest adds the file's RFC 3230 and RFC 9530 digest headers when the
+// catalog knows its hash.
+func digest(w http.ResponseWriter, st *State, id inventory.FileID) {
+	if sum, ok := st.SHA256(id); ok {
+		b64 := base64.StdEncoding.EncodeToString(sum[:])
+		w.Header().Set("Digest", "SHA-256="+b64)
+		w.Header().Set("Repr-Digest", "sha-256=:"+b64+":")
+	}
+}
+
+// outdated returns the mirrors on the file's previous version when the
+// policy lets them serve it now: its prefix allows outdated copies and the
+// file changed no longer ago than the prefix's maximum lag.
+func (s *Server) outdated(st *State, p string, id inventory.FileID) []uint64 {
+	if !s.cfg.Policy.AllowsOutdated() {
+		return nil
+	}
+	lag := s.cfg.Policy.MaxLag(p)
+	at := st.Inv.ChangedAt(id)
+	if lag <= 0 || at == 0 || s.cfg.Now().UnixNano()-at > int64(lag) {
+		return nil
+	}
+	return st.Inv.Previous(id)
 }
 
 // client locates the address, or takes ?country= and ?asn= when allowed.
@@ -231,20 +266,26 @@ func mirrorURL(https, http string, wantHTTPS bool) string {
 	return http
 }
 
-// links adds RFC 6249 Link headers for the next best mirrors; ep is the
-// escaped path without its leading slash.
-func (s *Server) links(w http.ResponseWriter, st *State, https bool, ep string, next []selection.Choice) {
+// links adds RFC 6249 Link headers for the next best mirrors that hold the
+// current version (a duplicate is an identical copy); ep is the escaped path
+// without its leading slash.
+func (s *Server) links(w http.ResponseWriter, st *State, req *selection.Request, ep string, next []selection.Choice) {
 	h := w.Header()
-	for i, c := range next {
+	pri := 0
+	for _, c := range next {
+		if !req.Current(c.Slot) {
+			continue
+		}
+		pri++
 		m, _ := st.Table.Mirror(c.Slot)
-		base := mirrorURL(m.URLs.HTTPS, m.URLs.HTTP, https)
+		base := mirrorURL(m.URLs.HTTPS, m.URLs.HTTP, req.HTTPS)
 		var b strings.Builder
 		b.Grow(len(base) + len(ep) + 40)
 		b.WriteByte('<')
 		b.WriteString(base)
 		b.WriteString(ep)
 		b.WriteString(">; rel=duplicate; pri=")
-		b.WriteString(strconv.Itoa(i + 1))
+		b.WriteString(strconv.Itoa(pri))
 		b.WriteString("; geo=")
 		b.WriteString(strings.ToLower(m.Location.Country))
 		h["Link"] = append(h["Link"], b.String())

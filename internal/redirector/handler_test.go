@@ -19,6 +19,7 @@ import (
 	"github.com/mirrorkit/mirrorkit/internal/clientip"
 	"github.com/mirrorkit/mirrorkit/internal/country"
 	"github.com/mirrorkit/mirrorkit/internal/inventory"
+	"github.com/mirrorkit/mirrorkit/internal/policy"
 	"github.com/mirrorkit/mirrorkit/internal/registry"
 	"github.com/mirrorkit/mirrorkit/internal/scan"
 	"github.com/mirrorkit/mirrorkit/internal/selection"
@@ -318,5 +319,90 @@ func TestNotReadyAnswers503(t *testing.T) {
 	body, _ := io.ReadAll(rec.Body)
 	if rec.Code != http.StatusServiceUnavailable || len(body) == 0 {
 		t.Fatalf("%d %q", rec.Code, body)
+	}
+}
+
+// bumpISO gives /pub/x.iso a new version that changed at changedAt: "us"
+// keeps the previous one, "de" syncs the new one.
+func (w *world) bumpISO(t *testing.T, changedAt time.Time) {
+	t.Helper()
+	var files []inventory.File
+	for i, e := range w.entries {
+		if e.Type != scan.File {
+			continue
+		}
+		f := inventory.File{ID: inventory.FileID(e.ID), Path: e.Path, Size: e.Size, ModTime: e.ModTime, Staged: e.Staged}
+		if e.Path == "/pub/x.iso" {
+			f.Previous, f.HasPrevious, f.ChangedAt = inventory.Version{Size: e.Size, ModTime: e.ModTime}, true, changedAt
+			f.Size, f.ModTime = e.Size+1, e.ModTime.Add(time.Hour)
+			sum := sha256.Sum256([]byte("the new ISO"))
+			w.entries[i].Size, w.entries[i].ModTime, w.entries[i].SHA256 = f.Size, f.ModTime, hex.EncodeToString(sum[:])
+		}
+		files = append(files, f)
+	}
+	if _, err := w.inv.SetCatalog(files); err != nil {
+		t.Fatal(err)
+	}
+	col := w.inv.NewColumn(1)
+	for _, f := range files {
+		col.Add(f.Path, f.Size, f.ModTime, time.Second)
+	}
+	col.Finish(nil)
+	if _, err := w.inv.Commit(col); err != nil {
+		t.Fatal(err)
+	}
+	w.refresh(t, nil)
+}
+
+func TestAllowOutdated(t *testing.T) {
+	now := mt.Add(100 * time.Hour)
+	clock := func() time.Time { return now }
+	pol, err := policy.New(nil, -1, policy.Outdated{Prefix: "/pub/", MaxLag: 2 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newWorld(t, Config{Locate: locateByPrefix, Policy: pol, Now: clock})
+	w.bumpISO(t, now.Add(-time.Hour))
+	us := "198.51.100.9:5000"
+
+	// Within the lag the US client keeps its nearby mirror, one version
+	// behind: no digest or duplicates, which describe the new version.
+	rec := do(t, w.srv, "GET", "/pub/x.iso", us)
+	if loc := rec.Header().Get("Location"); loc != "http://us.example.net/pub/x.iso" {
+		t.Fatalf("within the lag: %q", loc)
+	}
+	if rec.Header().Get("Digest") != "" || rec.Header().Get("Repr-Digest") != "" || len(rec.Header().Values("Link")) != 0 {
+		t.Fatalf("an outdated target got the current version's digest or links: %v", rec.Header())
+	}
+	// The German client gets the current copy, with its digest, and no
+	// outdated mirror as a duplicate.
+	rec = do(t, w.srv, "GET", "/pub/x.iso", "192.0.2.9:5000")
+	if rec.Header().Get("Location") != "http://de.example.org/mirror/pub/x.iso" || rec.Header().Get("Digest") == "" {
+		t.Fatalf("current holder: %q digest %q", rec.Header().Get("Location"), rec.Header().Get("Digest"))
+	}
+	if links := rec.Header().Values("Link"); len(links) != 0 {
+		t.Fatalf("outdated mirror offered as a duplicate: %q", links)
+	}
+	// The mirror list says which is which; the metalink lists only the
+	// current holder, whose copy matches its hashes.
+	rec = do(t, w.srv, "GET", "/pub/x.iso?mirrorlist&json", us)
+	if !strings.Contains(rec.Body.String(), `"outdated": true`) || !strings.Contains(rec.Body.String(), `"name": "de"`) {
+		t.Fatalf("mirror list:\n%s", rec.Body)
+	}
+	rec = do(t, w.srv, "GET", "/pub/x.iso.meta4", us)
+	if body := rec.Body.String(); rec.Code != http.StatusOK || strings.Contains(body, "us.example.net") || !strings.Contains(body, "de.example.org") {
+		t.Fatalf("metalink %d:\n%s", rec.Code, body)
+	}
+
+	// Past the lag the outdated mirror is out.
+	now = now.Add(2 * time.Hour)
+	if loc := do(t, w.srv, "GET", "/pub/x.iso", us).Header().Get("Location"); loc != "http://de.example.org/mirror/pub/x.iso" {
+		t.Fatalf("past the lag: %q", loc)
+	}
+	// Without a rule it never counted.
+	plain := newWorld(t, Config{Locate: locateByPrefix, Now: clock})
+	plain.bumpISO(t, now.Add(-time.Minute))
+	if loc := do(t, plain.srv, "GET", "/pub/x.iso", us).Header().Get("Location"); loc != "http://de.example.org/mirror/pub/x.iso" {
+		t.Fatalf("no allow_outdated rule: %q", loc)
 	}
 }

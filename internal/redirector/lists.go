@@ -44,6 +44,9 @@ type ListedMirror struct {
 	URL        string  `json:"url"`
 	Class      string  `json:"class"`
 	DistanceKm float64 `json:"distance_km,omitempty"`
+	// Outdated: the mirror still has the file's previous version, which
+	// the redirector's policy lets it serve for a while after a change.
+	Outdated bool `json:"outdated,omitempty"`
 }
 
 // Excluded is a public mirror left out, with every reason.
@@ -66,7 +69,7 @@ func (s *Server) mirrorList(st *State, req *selection.Request, rnd *rand.Rand, p
 		m, _ := st.Table.Mirror(ch.Slot)
 		listed[ch.Slot] = true
 		lm := ListedMirror{Name: m.Name, Country: m.Location.Country, Class: ch.Class.String(),
-			URL: mirrorURL(m.URLs.HTTPS, m.URLs.HTTP, req.HTTPS) + escapePath(p)[1:]}
+			URL: mirrorURL(m.URLs.HTTPS, m.URLs.HTTP, req.HTTPS) + escapePath(p)[1:], Outdated: !req.Current(ch.Slot)}
 		if ch.DistanceKm >= 0 {
 			lm.DistanceKm = float64(int(ch.DistanceKm))
 		}
@@ -89,7 +92,7 @@ var listPage = template.Must(template.New("list").Parse(`<!DOCTYPE html>
 <p>{{.Size}} bytes{{if .SHA256}}, SHA-256 <code>{{.SHA256}}</code>{{end}}. You are {{.Client.Address}}{{if .Client.Country}} in {{.Client.Country}}{{end}}.</p>
 <h2>In the order you would get them</h2>
 {{if .Mirrors}}<table><tr><th>#</th><th>mirror</th><th>country</th><th>why</th><th>link</th></tr>
-{{range $i, $m := .Mirrors}}<tr><td>{{$i}}</td><td>{{$m.Name}}</td><td>{{$m.Country}}</td><td>{{$m.Class}}{{if $m.DistanceKm}}, {{$m.DistanceKm}} km{{end}}</td><td><a href="{{$m.URL}}">{{$m.URL}}</a></td></tr>
+{{range $i, $m := .Mirrors}}<tr><td>{{$i}}</td><td>{{$m.Name}}</td><td>{{$m.Country}}</td><td>{{$m.Class}}{{if $m.DistanceKm}}, {{$m.DistanceKm}} km{{end}}{{if $m.Outdated}} (previous version, allowed for now){{end}}</td><td><a href="{{$m.URL}}">{{$m.URL}}</a></td></tr>
 {{end}}</table>{{else}}<p>No mirror holds the current version for you right now; the download is served from the origin.</p>{{end}}
 {{if .Excluded}}<h2>Not offered to you</h2><ul>
 {{range .Excluded}}<li>{{.Name}} ({{.Country}}): {{range $i, $r := .Reasons}}{{if $i}}; {{end}}{{$r}}{{end}}</li>
@@ -130,8 +133,12 @@ func (s *Server) serveMetalink(w http.ResponseWriter, r *http.Request, st *State
 	}
 	file := metalink.File{Name: path.Base(p), Size: e.Size, ModTime: e.ModTime, SHA256: e.SHA256, SHA1: e.SHA1,
 		MD5: e.MD5, SHA512: e.SHA512, PieceSize: e.PieceSize, Pieces: e.Pieces}
+	// A metalink's hashes are the current version's: a mirror on the
+	// previous one would fail every client's verification.
+	current := *req
+	current.Outdated = nil
 	var urls []metalink.URL
-	for i, ch := range st.Table.Rank(req, rnd, nil) {
+	for i, ch := range st.Table.Rank(&current, rnd, nil) {
 		m, _ := st.Table.Mirror(ch.Slot)
 		urls = append(urls, metalink.URL{URL: mirrorURL(m.URLs.HTTPS, m.URLs.HTTP, req.HTTPS) + escapePath(p)[1:],
 			Location: m.Location.Country, Priority: i + 1})

@@ -15,7 +15,7 @@ func (t *Table) Explain(req *Request, slot int) []string {
 	}
 	var why []string
 	add := func(format string, args ...any) { why = append(why, fmt.Sprintf(format, args...)) }
-	if w := slot >> 6; w >= len(req.Holders) || req.Holders[w]&(1<<(uint(slot)&63)) == 0 {
+	if !hasBit(req.Holders, slot) && !hasBit(req.Outdated, slot) {
 		add("does not hold the current version of the file")
 	}
 	switch {

@@ -45,7 +45,11 @@ type Request struct {
 	// Holders is the file's row from the inventory: bit s set when the mirror
 	// in slot s holds the current version.
 	Holders []uint64
-	Size    int64
+	// Outdated are mirrors holding the previous version that may serve it
+	// too (the caller decided the policy allows it for this file now); they
+	// compete with current holders on equal terms.
+	Outdated []uint64
+	Size     int64
 	// HTTPS: the client asked over https, so only https mirrors qualify.
 	HTTPS  bool
 	Client Client
@@ -57,6 +61,15 @@ type Choice struct {
 	Class Class
 	// DistanceKm from the client; -1 when either side has no coordinates.
 	DistanceKm float64
+}
+
+// Current reports whether the mirror in slot holds the current version (as
+// opposed to being an allowed outdated holder).
+func (r *Request) Current(slot int) bool { return hasBit(r.Holders, slot) }
+
+func hasBit(set []uint64, slot int) bool {
+	w := slot >> 6
+	return w < len(set) && set[w]&(1<<(uint(slot)&63)) != 0
 }
 
 // largeFile is the size from which a mirror must be large-file capable.
@@ -75,6 +88,9 @@ func (t *Table) candidates(req *Request, nb *Set, out *Set) {
 		var held uint64
 		if w < len(req.Holders) {
 			held = req.Holders[w]
+		}
+		if w < len(req.Outdated) {
+			held |= req.Outdated[w]
 		}
 		x := held & t.usable[w]
 		if req.HTTPS {

@@ -220,7 +220,7 @@ func TestPickOnlyQualified(t *testing.T) {
 		if r.IntN(2) == 0 {
 			addr = "2001:db8::5"
 		}
-		req := Request{Holders: []uint64{r.Uint64() & (1<<20 - 1)}, HTTPS: r.IntN(2) == 0,
+		req := Request{Holders: []uint64{r.Uint64() & (1<<20 - 1)}, Outdated: []uint64{r.Uint64() & r.Uint64() & (1<<20 - 1)}, HTTPS: r.IntN(2) == 0,
 			Client: client(addr, ccs[r.IntN(len(ccs))], 0, r.Float64()*140-70, r.Float64()*340-170)}
 		rank := tb.Rank(&req, rnd, nil)
 		inRank := map[int]bool{}
@@ -423,5 +423,36 @@ func TestPickTop(t *testing.T) {
 		if c.Class != ClassCountry || next[0].Class != ClassCountry {
 			t.Fatalf("classes %s %s", c.Class, next[0].Class)
 		}
+	}
+}
+
+func TestOutdatedHoldersCompete(t *testing.T) {
+	tb := table(t, mk(0, "berlin", "DE", 52.5, 13.4), mk(1, "tokyo", "JP", 35.7, 139.7))
+	c := client("203.0.113.9", "DE", 0, 50.1, 8.7)
+	current := []uint64{1 << 1} // only Tokyo has the new version
+	req := Request{Holders: current, Client: c}
+	if ch, ok := tb.Pick(&req, rnd); !ok || ch.Slot != 1 {
+		t.Fatalf("without outdated holders: %+v %v", ch, ok)
+	}
+	if why := tb.Explain(&req, 0); len(why) != 1 || !strings.Contains(why[0], "current version") {
+		t.Fatalf("Berlin's exclusion: %v", why)
+	}
+	// Berlin, one version behind, is allowed: it wins on proximity.
+	req.Outdated = []uint64{1 << 0}
+	ch, ok := tb.Pick(&req, rnd)
+	if !ok || ch.Slot != 0 || ch.Class != ClassCountry {
+		t.Fatalf("with Berlin allowed outdated: %+v %v", ch, ok)
+	}
+	if req.Current(0) || !req.Current(1) || req.Current(64) {
+		t.Fatal("Current tells current holders from outdated ones")
+	}
+	if why := tb.Explain(&req, 0); why != nil {
+		t.Fatalf("an allowed outdated mirror is explained away: %v", why)
+	}
+	// Outdated holders still pass every other rule.
+	tb.mirrors[0].Enabled = false
+	tb = table(t, tb.mirrors[0], mk(1, "tokyo", "JP", 35.7, 139.7))
+	if ch, ok := tb.Pick(&req, rnd); !ok || ch.Slot != 1 {
+		t.Fatalf("a disabled outdated mirror was picked: %+v", ch)
 	}
 }

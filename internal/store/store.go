@@ -72,8 +72,11 @@ type Catalog interface {
 	// SaveCatalog makes entries (sorted by path) the stored catalog in one
 	// transaction and records the build: a path that was there keeps its id,
 	// a new path gets a new one (ids are never reused), a path no longer
-	// there is removed. It returns the entries with ids set, and fills in the
-	// build record's ID and Added/Changed/Removed counts.
+	// there is removed. A changed file keeps its previous version
+	// (Entry.Previous), and every added or changed one is dated with the
+	// build's finish time (Entry.ChangedAt; a zero FinishedAt means now). It
+	// returns the entries with ids set, and fills in the build record's ID,
+	// times and Added/Changed/Removed counts.
 	SaveCatalog(ctx context.Context, entries []catalog.Entry, b *CatalogBuild) ([]catalog.Entry, error)
 	// CatalogBuilds returns the most recent builds, newest first.
 	CatalogBuilds(ctx context.Context, limit int) ([]CatalogBuild, error)
@@ -122,11 +125,13 @@ type ScanRecord struct {
 	StartedAt  time.Time `json:"started_at"`
 	FinishedAt time.Time `json:"finished_at"`
 	// Protocol is the one whose listing was used; "" when every one failed.
-	Protocol   string     `json:"protocol"`
-	OK         bool       `json:"ok"`
-	Entries    int        `json:"entries"`
-	Current    int        `json:"current"`
-	Stale      int        `json:"stale"`
+	Protocol string `json:"protocol"`
+	OK       bool   `json:"ok"`
+	Entries  int    `json:"entries"`
+	Current  int    `json:"current"`
+	Stale    int    `json:"stale"`
+	// Previous counts the stale files that are the catalog's previous version.
+	Previous   int        `json:"previous"`
 	Unverified int        `json:"unverified"`
 	Missing    int        `json:"missing"`
 	Extra      int        `json:"extra"`
@@ -142,6 +147,9 @@ type Holdings struct {
 	ScanID       int64  `json:"scan_id"`
 	CatalogBuild int64  `json:"catalog_build"`
 	Files        []byte `json:"-"`
+	// Previous is the same for the files whose previous version it held;
+	// nil when unknown (holdings stored before mirrorkit tracked it).
+	Previous []byte `json:"-"`
 	// ScannedAt is when the scan that made them finished (read only).
 	ScannedAt time.Time `json:"scanned_at"`
 }

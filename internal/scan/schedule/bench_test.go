@@ -91,7 +91,7 @@ func BenchmarkScan300k(b *testing.B) {
 			if st := col.Finish(nil); st.Current != benchFiles || n < benchFiles {
 				b.Fatalf("current %d of %d (entries %d)", st.Current, benchFiles, n)
 			}
-			if _, err := svc.Inventory.Commit(col); err != nil {
+			if _, err := svc.Inventory.Commit(col.Column); err != nil {
 				b.Fatal(err)
 			}
 		}

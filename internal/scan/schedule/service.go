@@ -80,18 +80,16 @@ func (s *Service) Load(ctx context.Context) error {
 	lastGood := make(map[int64]time.Time, len(holdings))
 	for _, h := range holdings {
 		lastGood[h.MirrorID] = h.ScannedAt
-		rb := roaring.New()
-		if _, err := rb.ReadFrom(bytes.NewReader(h.Files)); err != nil {
+		col := s.Inventory.NewColumn(h.MirrorID)
+		// Both versions count only where the catalog has not changed the
+		// file since: then they are the versions the scan checked.
+		err := s.credit(h.Files, h.CatalogBuild, col.Credit)
+		if err == nil && h.Previous != nil {
+			err = s.credit(h.Previous, h.CatalogBuild, col.CreditPrevious)
+		}
+		if err != nil {
 			s.log().Warn("stored holdings unreadable; the mirror waits for its next scan", "mirror_id", h.MirrorID, "err", err)
 			continue
-		}
-		col := s.Inventory.NewColumn(h.MirrorID)
-		it := rb.Iterator()
-		for it.HasNext() {
-			id := inventory.FileID(it.Next())
-			if s.changed[id] <= h.CatalogBuild {
-				col.Credit(id)
-			}
 		}
 		col.Finish(nil)
 		cols = append(cols, col)
@@ -104,6 +102,22 @@ func (s *Service) Load(ctx context.Context) error {
 	s.mu.Lock()
 	s.lastGood = lastGood
 	s.mu.Unlock()
+	return nil
+}
+
+// credit reads a stored bitmap and credits each file the catalog has not
+// changed since build.
+func (s *Service) credit(bitmap []byte, build int64, credit func(inventory.FileID)) error {
+	rb := roaring.New()
+	if _, err := rb.ReadFrom(bytes.NewReader(bitmap)); err != nil {
+		return err
+	}
+	it := rb.Iterator()
+	for it.HasNext() {
+		if id := inventory.FileID(it.Next()); s.changed[id] <= build {
+			credit(id)
+		}
+	}
 	return nil
 }
 
@@ -140,7 +154,11 @@ func (s *Service) SetCatalog(entries []catalog.Entry, build int64) error {
 			continue
 		}
 		id := inventory.FileID(e.ID)
-		files = append(files, inventory.File{ID: id, Path: e.Path, Size: e.Size, ModTime: e.ModTime, Staged: e.Staged})
+		f := inventory.File{ID: id, Path: e.Path, Size: e.Size, ModTime: e.ModTime, Staged: e.Staged, ChangedAt: e.ChangedAt}
+		if e.Previous != nil {
+			f.Previous, f.HasPrevious = inventory.Version{Size: e.Previous.Size, ModTime: e.Previous.ModTime}, true
+		}
+		files = append(files, f)
 		changed[id] = e.ChangedBuild
 	}
 	s.mu.Lock()
@@ -180,7 +198,7 @@ func (s *Service) ScanMirror(ctx context.Context, m registry.Mirror) (Result, er
 		defer cancel()
 	}
 	res := Result{ScanRecord: store.ScanRecord{MirrorID: m.ID, Mirror: m.Name, StartedAt: start}}
-	var col *inventory.Column
+	var col *column
 	var used scan.Scanner
 	var target scan.Target
 	for _, p := range registry.Protocols() {
@@ -226,30 +244,29 @@ func (s *Service) ScanMirror(ctx context.Context, m registry.Mirror) (Result, er
 	}
 	st := col.Finish(m.Content)
 	res.OK = true
-	res.Current, res.Stale, res.Unverified, res.Missing, res.Extra, res.Claimed =
-		st.Current, st.Stale, st.Unverified, st.Missing, st.Extra, st.Claimed
+	res.Current, res.Stale, res.Previous, res.Unverified, res.Missing, res.Extra, res.Claimed =
+		st.Current, st.Stale, st.Previous, st.Unverified, st.Missing, st.Extra, st.Claimed
 	res.Completion = st.Completion()
 	res.TraceTime = s.trace(ctx, used, target)
 	res.FinishedAt = s.now()
 
-	s.mu.Lock()
-	build := s.build
-	s.mu.Unlock()
-	rb := roaring.New()
-	col.Held(func(id inventory.FileID) { rb.Add(uint32(id)) })
-	rb.RunOptimize()
-	var buf bytes.Buffer
-	if _, err := rb.WriteTo(&buf); err != nil {
-		return res, fmt.Errorf("serialize holdings: %w", err)
+	files, err := bitmap(col.Held)
+	if err != nil {
+		return res, err
+	}
+	previous, err := bitmap(col.HeldPrevious)
+	if err != nil {
+		return res, err
 	}
 	// The store first: if it refuses, memory keeps the old column too, and
 	// the two never disagree after a restart.
-	rec, err := s.Store.RecordScan(context.WithoutCancel(ctx), res.ScanRecord, &store.Holdings{CatalogBuild: build, Files: buf.Bytes()})
+	rec, err := s.Store.RecordScan(context.WithoutCancel(ctx), res.ScanRecord,
+		&store.Holdings{CatalogBuild: col.build, Files: files, Previous: previous})
 	if err != nil {
 		return res, fmt.Errorf("record scan of %s: %w", m.Name, err)
 	}
 	res.ScanRecord = rec
-	if _, err := s.Inventory.Commit(col); err != nil {
+	if _, err := s.Inventory.Commit(col.Column); err != nil {
 		return res, err
 	}
 	s.mu.Lock()
@@ -264,15 +281,26 @@ func (s *Service) ScanMirror(ctx context.Context, m registry.Mirror) (Result, er
 	return res, nil
 }
 
+// column is a listing's inventory column and the catalog build it was
+// checked against.
+type column struct {
+	*inventory.Column
+	build int64
+}
+
 // list runs one scanner into a fresh column. Any error discards the column.
-func (s *Service) list(ctx context.Context, mirrorID int64, sc scan.Scanner, t scan.Target) (*inventory.Column, int, error) {
+func (s *Service) list(ctx context.Context, mirrorID int64, sc scan.Scanner, t scan.Target) (*column, int, error) {
 	return s.collect(mirrorID, func(emit func(scan.Entry) error) error { return sc.Scan(ctx, t, emit) })
 }
 
 // collect folds the entries a listing or a verification emits into a fresh
 // column; it returns the column only when the run completed.
-func (s *Service) collect(mirrorID int64, run func(emit func(scan.Entry) error) error) (*inventory.Column, int, error) {
-	col := s.Inventory.NewColumn(mirrorID)
+func (s *Service) collect(mirrorID int64, run func(emit func(scan.Entry) error) error) (*column, int, error) {
+	// The column and the build it is checked against are taken together, so
+	// stored holdings never claim a build newer than their listing saw.
+	s.mu.Lock()
+	col := &column{Column: s.Inventory.NewColumn(mirrorID), build: s.build}
+	s.mu.Unlock()
 	n := 0
 	err := run(func(e scan.Entry) error {
 		n++
@@ -289,7 +317,7 @@ func (s *Service) collect(mirrorID int64, run func(emit func(scan.Entry) error) 
 
 // verify checks the catalog's public files under the mirror's content one
 // by one. Like a listing, it credits nothing unless it completes.
-func (s *Service) verify(ctx context.Context, m registry.Mirror, v scan.Verifier, t scan.Target) (*inventory.Column, int, error) {
+func (s *Service) verify(ctx context.Context, m registry.Mirror, v scan.Verifier, t scan.Target) (*column, int, error) {
 	snap := s.Inventory.Snapshot()
 	var paths []string
 	for id := range snap.FileIDs() {
@@ -351,4 +379,16 @@ func (s *Service) log() *slog.Logger {
 		return s.Log
 	}
 	return slog.New(slog.DiscardHandler)
+}
+
+// bitmap serializes the files a column credits as a roaring bitmap.
+func bitmap(each func(func(inventory.FileID))) ([]byte, error) {
+	rb := roaring.New()
+	each(func(id inventory.FileID) { rb.Add(uint32(id)) })
+	rb.RunOptimize()
+	var buf bytes.Buffer
+	if _, err := rb.WriteTo(&buf); err != nil {
+		return nil, fmt.Errorf("serialize holdings: %w", err)
+	}
+	return buf.Bytes(), nil
 }

@@ -414,3 +414,55 @@ func TestReloadIfNewCatalog(t *testing.T) {
 		t.Fatal("reloaded the same build twice")
 	}
 }
+
+// A mirror one version behind on a file is recorded as holding the previous
+// version, in memory and across a restart.
+func TestPreviousVersionHoldings(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	copyDir := filepath.Join(t.TempDir(), "copy")
+	if err := os.Mkdir(copyDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	scantest.Build(t, copyDir)
+	d := rsyncd.Start(t, rsyncd.Module{Name: "copy", Path: copyDir})
+	m := f.mirror("behind", registry.URLs{Rsync: d.URL("copy")})
+
+	// The origin publishes a new README; the mirror's copy keeps the old one.
+	if err := os.WriteFile(filepath.Join(f.origin, "README.txt"), []byte("a new README, longer than the old one"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f.rebuildCatalog()
+	res, err := f.svc.ScanMirror(ctx, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Stale != 1 || res.Previous != 1 {
+		t.Fatalf("scan of a mirror one version behind: %+v", res.ScanRecord)
+	}
+	for _, svc := range []*Service{f.svc, f.newService()} {
+		if err := svc.Load(ctx); err != nil {
+			t.Fatal(err)
+		}
+		s := svc.Inventory.Snapshot()
+		id, _ := s.Lookup("/README.txt")
+		slot, ok := s.Slot(m.ID)
+		if !ok || s.Holders(id).Has(slot) || !s.Previous(id).Has(slot) {
+			t.Fatal("the mirror's old README is not recorded as the previous version")
+		}
+		if fl, _ := s.File(id); !fl.HasPrevious || fl.ChangedAt.IsZero() {
+			t.Fatalf("catalog file %+v lacks its previous version or change time", fl)
+		}
+	}
+	// Once the origin moves on again, the mirror is two versions behind.
+	if err := os.WriteFile(filepath.Join(f.origin, "README.txt"), []byte("a third README"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f.rebuildCatalog()
+	s := f.svc.Inventory.Snapshot()
+	id, _ := s.Lookup("/README.txt")
+	slot, _ := s.Slot(m.ID)
+	if s.Previous(id).Has(slot) {
+		t.Fatal("a mirror two versions behind still counts as previous")
+	}
+}

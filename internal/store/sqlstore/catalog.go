@@ -17,9 +17,9 @@ import (
 
 // catalogColumns are written in this order by catalogArgs.
 const catalogColumns = `path, type, size, mtime_ns, mode, target, link_group, staged, dev, inode,
-	sha256, sha1, md5, sha512, piece_size, pieces, changed_build`
+	sha256, sha1, md5, sha512, piece_size, pieces, changed_build, changed_at_ns, prev_size, prev_mtime_ns`
 
-const catalogColumnCount = 17
+const catalogColumnCount = 20
 
 // catalogBatch rows go into one INSERT: far below both databases' limits on
 // parameters, large enough that 100,000 new files take 200 statements.
@@ -30,9 +30,16 @@ func catalogArgs(e *catalog.Entry) []any {
 	if len(e.Pieces) > 0 {
 		pieces = e.Pieces
 	}
+	changedAt, prevSize, prevMtime := int64(0), int64(-1), int64(0)
+	if !e.ChangedAt.IsZero() {
+		changedAt = e.ChangedAt.UnixNano()
+	}
+	if e.Previous != nil {
+		prevSize, prevMtime = e.Previous.Size, e.Previous.ModTime.UnixNano()
+	}
 	return []any{[]byte(e.Path), int64(e.Type), e.Size, e.ModTime.UnixNano(), int64(e.Mode), []byte(e.Target),
 		[]byte(e.LinkGroup), e.Staged, int64(e.Dev), int64(e.Inode),
-		e.SHA256, e.SHA1, e.MD5, e.SHA512, e.PieceSize, pieces, e.ChangedBuild}
+		e.SHA256, e.SHA1, e.MD5, e.SHA512, e.PieceSize, pieces, e.ChangedBuild, changedAt, prevSize, prevMtime}
 }
 
 // CatalogEntries implements store.Catalog.
@@ -49,11 +56,18 @@ func (s *DB) catalogEntries(ctx context.Context, qr querier) ([]catalog.Entry, e
 	var out []catalog.Entry
 	for rows.Next() {
 		var e catalog.Entry
-		var id, typ, mtime, mode, dev, inode int64
+		var id, typ, mtime, mode, dev, inode, changedAt, prevSize, prevMtime int64
 		var path, target, group, pieces []byte
 		if err := rows.Scan(&id, &path, &typ, &e.Size, &mtime, &mode, &target, &group, &e.Staged, &dev, &inode,
-			&e.SHA256, &e.SHA1, &e.MD5, &e.SHA512, &e.PieceSize, &pieces, &e.ChangedBuild); err != nil {
+			&e.SHA256, &e.SHA1, &e.MD5, &e.SHA512, &e.PieceSize, &pieces, &e.ChangedBuild,
+			&changedAt, &prevSize, &prevMtime); err != nil {
 			return nil, s.wrap("read catalog", err)
+		}
+		if changedAt != 0 {
+			e.ChangedAt = time.Unix(0, changedAt).UTC()
+		}
+		if prevSize >= 0 {
+			e.Previous = &catalog.Version{Size: prevSize, ModTime: time.Unix(0, prevMtime).UTC()}
 		}
 		e.ID, e.Path, e.Type = uint32(id), string(path), scan.Type(typ)
 		e.ModTime, e.Mode = time.Unix(0, mtime).UTC(), fs.FileMode(mode)
@@ -97,20 +111,24 @@ func (s *DB) SaveCatalog(ctx context.Context, entries []catalog.Entry, build *st
 				removed = append(removed, int64(old[i].ID))
 				i++
 			case i == len(old) || out[j].Path < old[i].Path:
-				out[j].ChangedBuild = b.ID
+				out[j].ChangedBuild, out[j].ChangedAt, out[j].Previous = b.ID, b.FinishedAt, nil
 				added = append(added, &out[j])
 				j++
 			default:
-				out[j].ID = old[i].ID
-				out[j].ChangedBuild = old[i].ChangedBuild
-				if !sameRow(&old[i], &out[j]) {
+				o, e := &old[i], &out[j]
+				e.ID, e.ChangedBuild, e.ChangedAt, e.Previous = o.ID, o.ChangedBuild, o.ChangedAt, o.Previous
+				if !sameRow(o, e) {
 					b.Changed++
-					if catalog.VersionChanged(&old[i], &out[j]) {
-						out[j].ChangedBuild = b.ID
+					if catalog.VersionChanged(o, e) {
+						e.ChangedBuild, e.ChangedAt, e.Previous = b.ID, b.FinishedAt, nil
+						if o.Type == scan.File && e.Type == scan.File {
+							e.Previous = &catalog.Version{Size: o.Size, ModTime: o.ModTime}
+						}
 					}
-					args := append(catalogArgs(&out[j])[1:], int64(out[j].ID))
+					args := append(catalogArgs(e)[1:], int64(e.ID))
 					if _, err := tx.ExecContext(ctx, s.q(`UPDATE catalog_entries SET (type, size, mtime_ns, mode, target,
-						link_group, staged, dev, inode, sha256, sha1, md5, sha512, piece_size, pieces, changed_build) =
+						link_group, staged, dev, inode, sha256, sha1, md5, sha512, piece_size, pieces, changed_build,
+						changed_at_ns, prev_size, prev_mtime_ns) =
 						(`+placeholders(catalogColumnCount-1)+`) WHERE id = ?`), args...); err != nil {
 						return s.wrap(fmt.Sprintf("update catalog entry %q", out[j].Path), err)
 					}
@@ -194,6 +212,14 @@ func (s *DB) insertCatalog(ctx context.Context, tx *sql.Tx, added []*catalog.Ent
 }
 
 func (s *DB) insertBuild(ctx context.Context, tx *sql.Tx, b *store.CatalogBuild) error {
+	// The finish time dates every change the build makes; it is never left
+	// unknown.
+	if b.FinishedAt.IsZero() {
+		b.FinishedAt = s.now()
+	}
+	if b.StartedAt.IsZero() {
+		b.StartedAt = b.FinishedAt
+	}
 	b.StartedAt, b.FinishedAt = registry.StoreTime(b.StartedAt), registry.StoreTime(b.FinishedAt)
 	err := tx.QueryRowContext(ctx, s.q(`INSERT INTO catalog_builds (origin, started_at, finished_at, files, dirs,
 		symlinks, staged, bytes, hashed, cached, added, changed, removed) VALUES (`+placeholders(13)+`) RETURNING id`),

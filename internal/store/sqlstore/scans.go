@@ -11,13 +11,13 @@ import (
 )
 
 const scanColumns = `s.id, s.mirror_id, m.name, s.started_at, s.finished_at, s.protocol, s.ok, s.entries,
-	s.current, s.stale, s.unverified, s.missing, s.extra, s.claimed, s.trace_time, s.error`
+	s.current, s.stale, s.previous, s.unverified, s.missing, s.extra, s.claimed, s.trace_time, s.error`
 
 func scanRecord(r rowScanner) (store.ScanRecord, error) {
 	var sr store.ScanRecord
 	var trace any
 	err := r.Scan(&sr.ID, &sr.MirrorID, &sr.Mirror, scanTime{&sr.StartedAt}, scanTime{&sr.FinishedAt}, &sr.Protocol,
-		&sr.OK, &sr.Entries, &sr.Current, &sr.Stale, &sr.Unverified, &sr.Missing, &sr.Extra, &sr.Claimed, &trace, &sr.Error)
+		&sr.OK, &sr.Entries, &sr.Current, &sr.Stale, &sr.Previous, &sr.Unverified, &sr.Missing, &sr.Extra, &sr.Claimed, &trace, &sr.Error)
 	if err != nil || trace == nil {
 		return sr, err
 	}
@@ -42,10 +42,10 @@ func (s *DB) RecordScan(ctx context.Context, r store.ScanRecord, h *store.Holdin
 			return s.wrap(fmt.Sprintf("mirror id %d", r.MirrorID), err)
 		}
 		err := tx.QueryRowContext(ctx, s.q(`INSERT INTO mirror_scans (mirror_id, started_at, finished_at, protocol, ok,
-			entries, current, stale, unverified, missing, extra, claimed, trace_time, error)
-			VALUES (`+placeholders(14)+`) RETURNING id`),
+			entries, current, stale, previous, unverified, missing, extra, claimed, trace_time, error)
+			VALUES (`+placeholders(15)+`) RETURNING id`),
 			r.MirrorID, s.d.TimeArg(r.StartedAt), s.d.TimeArg(r.FinishedAt), r.Protocol, r.OK, r.Entries, r.Current,
-			r.Stale, r.Unverified, r.Missing, r.Extra, r.Claimed, trace, r.Error).Scan(&r.ID)
+			r.Stale, r.Previous, r.Unverified, r.Missing, r.Extra, r.Claimed, trace, r.Error).Scan(&r.ID)
 		if err != nil {
 			return s.wrap("record scan", err)
 		}
@@ -58,8 +58,8 @@ func (s *DB) RecordScan(ctx context.Context, r store.ScanRecord, h *store.Holdin
 		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM mirror_holdings WHERE mirror_id = ?`), r.MirrorID); err != nil {
 			return s.wrap("replace holdings", err)
 		}
-		_, err = tx.ExecContext(ctx, s.q(`INSERT INTO mirror_holdings (mirror_id, scan_id, catalog_build, files) VALUES (?, ?, ?, ?)`),
-			r.MirrorID, r.ID, h.CatalogBuild, h.Files)
+		_, err = tx.ExecContext(ctx, s.q(`INSERT INTO mirror_holdings (mirror_id, scan_id, catalog_build, files, previous)
+			VALUES (?, ?, ?, ?, ?)`), r.MirrorID, r.ID, h.CatalogBuild, h.Files, h.Previous)
 		return s.wrap("replace holdings", err)
 	})
 	return r, err
@@ -108,7 +108,7 @@ func (s *DB) scans(ctx context.Context, query string, args ...any) ([]store.Scan
 
 // Holdings implements store.Scans.
 func (s *DB) Holdings(ctx context.Context) ([]store.Holdings, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT h.mirror_id, h.scan_id, h.catalog_build, h.files, s.finished_at
+	rows, err := s.db.QueryContext(ctx, `SELECT h.mirror_id, h.scan_id, h.catalog_build, h.files, h.previous, s.finished_at
 		FROM mirror_holdings h JOIN mirror_scans s ON s.id = h.scan_id ORDER BY h.mirror_id`)
 	if err != nil {
 		return nil, s.wrap("read holdings", err)
@@ -117,7 +117,7 @@ func (s *DB) Holdings(ctx context.Context) ([]store.Holdings, error) {
 	out := []store.Holdings{}
 	for rows.Next() {
 		var h store.Holdings
-		if err := rows.Scan(&h.MirrorID, &h.ScanID, &h.CatalogBuild, &h.Files, scanTime{&h.ScannedAt}); err != nil {
+		if err := rows.Scan(&h.MirrorID, &h.ScanID, &h.CatalogBuild, &h.Files, &h.Previous, scanTime{&h.ScannedAt}); err != nil {
 			return nil, s.wrap("read holdings", err)
 		}
 		out = append(out, h)

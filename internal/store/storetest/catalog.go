@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -102,8 +103,26 @@ func (s suite) catalogSaveLoad(t *testing.T) {
 			t.Fatalf("%q: changed_build %d, want %d", e.Path, e.ChangedBuild, want)
 		}
 	}
+	// A changed file remembers the version it replaced and when; others
+	// keep when they last changed.
+	orig := catalogFixture()[2]
+	for _, e := range saved2 {
+		wantAt, wantPrev := first.FinishedAt, (*catalog.Version)(nil)
+		switch e.Path {
+		case "/releases/40.iso":
+			wantAt, wantPrev = second.FinishedAt, &catalog.Version{Size: orig.Size, ModTime: orig.ModTime}
+		case "/releases/new.iso":
+			wantAt = second.FinishedAt
+		}
+		if !e.ChangedAt.Equal(wantAt) || asJSON(t, e.Previous) != asJSON(t, wantPrev) {
+			t.Fatalf("%q: changed at %v previous %+v, want %v %+v", e.Path, e.ChangedAt, e.Previous, wantAt, wantPrev)
+		}
+	}
 	// An unchanged build writes nothing but its record.
 	must(st.SaveCatalog(ctx(t), saved2, &store.CatalogBuild{Origin: "/srv/origin"}))(t)
+	if asJSON(t, must(st.CatalogEntries(ctx(t)))(t)) != asJSON(t, saved2) {
+		t.Fatal("an unchanged build changed what is stored")
+	}
 	if b := must(st.CatalogBuilds(ctx(t), 1))(t)[0]; b.Added+b.Changed+b.Removed != 0 {
 		t.Fatalf("unchanged build changed rows: %+v", b)
 	}
@@ -118,6 +137,25 @@ func (s suite) catalogSaveLoad(t *testing.T) {
 	}
 	if asJSON(t, must(st.CatalogEntries(ctx(t)))(t)) != asJSON(t, saved2) {
 		t.Fatal("refused save changed the catalog")
+	}
+	// A second change moves the previous version along.
+	third := slices.Clone(saved2)
+	third[1].Size, third[1].ModTime = 77, epoch.Add(time.Hour)
+	b3 := store.CatalogBuild{Origin: "/srv/origin", StartedAt: epoch.Add(time.Hour), FinishedAt: epoch.Add(2 * time.Hour)}
+	saved3 := must(st.SaveCatalog(ctx(t), third, &b3))(t)
+	if p := saved3[1].Previous; saved3[1].Path != "/releases/40.iso" || p == nil || p.Size != saved2[1].Size ||
+		!p.ModTime.Equal(saved2[1].ModTime) || !saved3[1].ChangedAt.Equal(b3.FinishedAt) {
+		t.Fatalf("after a second change: %+v", saved3[1])
+	}
+	if asJSON(t, must(st.CatalogEntries(ctx(t)))(t)) != asJSON(t, saved3) {
+		t.Fatal("third build read back differs")
+	}
+	// A file that becomes a symlink has no previous file version.
+	fourth := slices.Clone(saved3)
+	fourth[1].Type, fourth[1].Target, fourth[1].Size = scan.Symlink, "42", 2
+	saved4 := must(st.SaveCatalog(ctx(t), fourth, &store.CatalogBuild{Origin: "/srv/origin"}))(t)
+	if saved4[1].Previous != nil {
+		t.Fatalf("a symlink kept a previous file version: %+v", saved4[1])
 	}
 }
 

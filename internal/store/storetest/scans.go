@@ -19,8 +19,8 @@ func (s suite) scanHistory(t *testing.T) {
 	}
 	trace := epoch.Add(-time.Hour)
 	ok := store.ScanRecord{MirrorID: a.ID, StartedAt: epoch, FinishedAt: epoch.Add(time.Minute), Protocol: "rsync", OK: true,
-		Entries: 10, Current: 7, Stale: 1, Unverified: 1, Missing: 2, Extra: 3, Claimed: 11, TraceTime: &trace}
-	r1 := must(st.RecordScan(ctx(t), ok, &store.Holdings{CatalogBuild: 4, Files: []byte{1, 2, 3}}))(t)
+		Entries: 10, Current: 7, Stale: 1, Previous: 1, Unverified: 1, Missing: 2, Extra: 3, Claimed: 11, TraceTime: &trace}
+	r1 := must(st.RecordScan(ctx(t), ok, &store.Holdings{CatalogBuild: 4, Files: []byte{1, 2, 3}, Previous: []byte{5}}))(t)
 	if r1.ID == 0 || r1.Mirror != "a" {
 		t.Fatalf("recorded %+v", r1)
 	}
@@ -31,7 +31,7 @@ func (s suite) scanHistory(t *testing.T) {
 		t.Fatal("a failed scan replaced holdings")
 	}
 	hs := must(st.Holdings(ctx(t)))(t)
-	if len(hs) != 1 || hs[0].MirrorID != a.ID || hs[0].ScanID != r1.ID || hs[0].CatalogBuild != 4 || string(hs[0].Files) != "\x01\x02\x03" ||
+	if len(hs) != 1 || hs[0].MirrorID != a.ID || hs[0].ScanID != r1.ID || hs[0].CatalogBuild != 4 || string(hs[0].Files) != "\x01\x02\x03" || string(hs[0].Previous) != "\x05" ||
 		!hs[0].ScannedAt.Equal(ok.FinishedAt) {
 		t.Fatalf("holdings %+v", hs)
 	}
@@ -40,7 +40,7 @@ func (s suite) scanHistory(t *testing.T) {
 		t.Fatalf("scans %+v", list)
 	}
 	got := list[1]
-	if got.TraceTime == nil || !got.TraceTime.Equal(trace) || !got.FinishedAt.Equal(ok.FinishedAt) || got.Current != 7 ||
+	if got.TraceTime == nil || !got.TraceTime.Equal(trace) || !got.FinishedAt.Equal(ok.FinishedAt) || got.Current != 7 || got.Previous != 1 ||
 		got.Claimed != 11 || got.Protocol != "rsync" || !got.OK || list[0].TraceTime != nil || list[0].Error == "" {
 		t.Fatalf("read back %+v / %+v", got, list[0])
 	}
@@ -51,7 +51,7 @@ func (s suite) scanHistory(t *testing.T) {
 	must(st.RecordScan(ctx(t), ok, &store.Holdings{CatalogBuild: 5, Files: []byte{4}}))(t)
 	must(st.RecordScan(ctx(t), store.ScanRecord{MirrorID: b.ID, OK: true, StartedAt: epoch, FinishedAt: epoch}, &store.Holdings{CatalogBuild: 5, Files: []byte{}}))(t)
 	hs = must(st.Holdings(ctx(t)))(t)
-	if len(hs) != 2 || hs[0].CatalogBuild != 5 || string(hs[0].Files) != "\x04" {
+	if len(hs) != 2 || hs[0].CatalogBuild != 5 || string(hs[0].Files) != "\x04" || hs[0].Previous != nil {
 		t.Fatalf("holdings after rescan %+v", hs)
 	}
 	good := must(st.LastGoodScans(ctx(t)))(t)

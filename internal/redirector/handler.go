@@ -191,22 +191,72 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	m, _ := st.Table.Mirror(choice.Slot)
 	ep := escapePath(p)[1:]
+	// Every header value of the redirect shares one allocation.
+	hs := headerSet{h: w.Header(), vals: make([]string, 0, 4+len(next))}
 	// The digest and the duplicates describe the current version; a mirror
 	// still on the previous one gets neither.
 	if req.Current(choice.Slot) {
-		digest(w, st, id)
-		s.links(w, st, &req, ep, next)
+		hs.digest(st, id)
+		hs.links(st, &req, ep, next)
 	}
-	s.redirect(w, r, mirrorURL(m.URLs.HTTPS, m.URLs.HTTP, req.HTTPS)+ep)
+	s.redirect(w, r, &hs, mirrorURL(m.URLs.HTTPS, m.URLs.HTTP, req.HTTPS)+ep)
 }
 
-// digest adds the file's RFC 3230 and RFC 9530 digest headers when the
-// catalog knows its hash.
+// headerSet sets response headers whose values live in one preallocated
+// slice: a redirect's handful of headers costs one allocation, not one each.
+type headerSet struct {
+	h    http.Header
+	vals []string
+}
+
+// set sets key (canonical already) to v.
+func (hs *headerSet) set(key, v string) {
+	hs.vals = append(hs.vals, v)
+	n := len(hs.vals)
+	hs.h[key] = hs.vals[n-1 : n : n]
+}
+
+// digest sets the file's RFC 3230 and RFC 9530 digest headers when the
+// catalog knows its hash; both values are cut from one string.
+func (hs *headerSet) digest(st *State, id inventory.FileID) {
+	sum, ok := st.SHA256(id)
+	if !ok {
+		return
+	}
+	const a, b, n = "SHA-256=", "sha-256=:", 44 // n: base64 of 32 bytes
+	var buf [len(a) + n + len(b) + n + 1]byte
+	i := copy(buf[:], a)
+	base64.StdEncoding.Encode(buf[i:], sum[:])
+	i += n
+	i += copy(buf[i:], b)
+	base64.StdEncoding.Encode(buf[i:], sum[:])
+	buf[len(buf)-1] = ':'
+	both := string(buf[:])
+	hs.set("Digest", both[:len(a)+n])
+	hs.set("Repr-Digest", both[len(a)+n:])
+}
+
+// digest sets the digest headers on a response that is not a redirect.
 func digest(w http.ResponseWriter, st *State, id inventory.FileID) {
-	if sum, ok := st.SHA256(id); ok {
-		b64 := base64.StdEncoding.EncodeToString(sum[:])
-		w.Header().Set("Digest", "SHA-256="+b64)
-		w.Header().Set("Repr-Digest", "sha-256=:"+b64+":")
+	hs := headerSet{h: w.Header()}
+	hs.digest(st, id)
+}
+
+// links adds RFC 6249 Link headers for the next best mirrors that hold the
+// current version (a duplicate is an identical copy); ep is the escaped path
+// without its leading slash.
+func (hs *headerSet) links(st *State, req *selection.Request, ep string, next []selection.Choice) {
+	start := len(hs.vals)
+	for _, c := range next {
+		if !req.Current(c.Slot) {
+			continue
+		}
+		m, _ := st.Table.Mirror(c.Slot)
+		pri := strconv.Itoa(len(hs.vals) - start + 1)
+		hs.vals = append(hs.vals, "<"+mirrorURL(m.URLs.HTTPS, m.URLs.HTTP, req.HTTPS)+ep+">; rel=duplicate; pri="+pri+"; geo="+st.geo[c.Slot])
+	}
+	if len(hs.vals) > start {
+		hs.h["Link"] = hs.vals[start:len(hs.vals):len(hs.vals)]
 	}
 }
 
@@ -266,40 +316,16 @@ func mirrorURL(https, http string, wantHTTPS bool) string {
 	return http
 }
 
-// links adds RFC 6249 Link headers for the next best mirrors that hold the
-// current version (a duplicate is an identical copy); ep is the escaped path
-// without its leading slash.
-func (s *Server) links(w http.ResponseWriter, st *State, req *selection.Request, ep string, next []selection.Choice) {
-	h := w.Header()
-	pri := 0
-	for _, c := range next {
-		if !req.Current(c.Slot) {
-			continue
-		}
-		pri++
-		m, _ := st.Table.Mirror(c.Slot)
-		base := mirrorURL(m.URLs.HTTPS, m.URLs.HTTP, req.HTTPS)
-		var b strings.Builder
-		b.Grow(len(base) + len(ep) + 40)
-		b.WriteByte('<')
-		b.WriteString(base)
-		b.WriteString(ep)
-		b.WriteString(">; rel=duplicate; pri=")
-		b.WriteString(strconv.Itoa(pri))
-		b.WriteString("; geo=")
-		b.WriteString(strings.ToLower(m.Location.Country))
-		h["Link"] = append(h["Link"], b.String())
-	}
-}
-
-func (s *Server) redirect(w http.ResponseWriter, r *http.Request, target string) {
-	w.Header().Set("Location", target)
+func (s *Server) redirect(w http.ResponseWriter, r *http.Request, hs *headerSet, target string) {
 	// Each client may get another mirror: no shared cache may keep this.
-	w.Header().Set("Cache-Control", "private, no-store")
+	hs.set("Location", target)
+	hs.set("Cache-Control", "private, no-store")
 	w.WriteHeader(s.cfg.Status)
 	if r.Method == http.MethodGet {
 		esc := template.HTMLEscapeString(target)
-		io.WriteString(w, "<a href=\""+esc+"\">"+esc+"</a>\n")
+		for _, part := range [...]string{"<a href=\"", esc, "\">", esc, "</a>\n"} {
+			io.WriteString(w, part)
+		}
 	}
 }
 
@@ -312,7 +338,7 @@ func (s *Server) fallback(w http.ResponseWriter, r *http.Request, p string, want
 	}
 	for _, base := range s.cfg.Fallback {
 		if !wantHTTPS || strings.HasPrefix(base, "https://") {
-			s.redirect(w, r, strings.TrimSuffix(base, "/")+escapePath(p))
+			s.redirect(w, r, &headerSet{h: w.Header()}, strings.TrimSuffix(base, "/")+escapePath(p))
 			return
 		}
 	}

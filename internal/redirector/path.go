@@ -54,10 +54,28 @@ func cleanPath(u *url.URL) (p string, dir bool, err error) {
 }
 
 // escapePath percent-encodes a catalog path for a URL, segment by segment.
+// Most paths need nothing escaped and come back as they are.
 func escapePath(p string) string {
+	clean := true
+	for i := 0; i < len(p) && clean; i++ {
+		clean = pathSafe(p[i])
+	}
+	if clean {
+		return p
+	}
 	segs := strings.Split(p, "/")
 	for i, s := range segs {
 		segs[i] = url.PathEscape(s)
 	}
 	return strings.Join(segs, "/")
+}
+
+// pathSafe: bytes url.PathEscape leaves alone in a segment, and the slash
+// between segments.
+func pathSafe(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return strings.IndexByte("-_.~$&+:=@/", c) >= 0
 }

@@ -40,6 +40,18 @@ func TestEscapePath(t *testing.T) {
 	if got := escapePath("/pub/with space/ü#?.iso"); got != "/pub/with%20space/%C3%BC%23%3F.iso" {
 		t.Fatalf("escapePath = %q", got)
 	}
+	// The fast path for paths needing no escapes agrees with escaping every
+	// segment, byte by byte.
+	for c := 0; c < 256; c++ {
+		p := "/a" + string([]byte{byte(c)}) + "b/c.iso"
+		segs := strings.Split(p, "/")
+		for i, s := range segs {
+			segs[i] = url.PathEscape(s)
+		}
+		if got, want := escapePath(p), strings.Join(segs, "/"); got != want {
+			t.Errorf("byte %#x: escapePath = %q, want %q", c, got, want)
+		}
+	}
 }
 
 func FuzzCleanPath(f *testing.F) {

@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"path"
 	"sort"
+	"strings"
 
 	"github.com/mirrorkit/mirrorkit/internal/catalog"
 	"github.com/mirrorkit/mirrorkit/internal/inventory"
@@ -18,6 +19,8 @@ type State struct {
 	Inv     *inventory.Snapshot
 	cat     *Catalog
 	embargo map[string]bool
+	// geo is each slot's country in lower case, for Link headers.
+	geo []string
 }
 
 // Catalog is what the redirector derives from one catalog build: digests,
@@ -77,9 +80,14 @@ func NewCatalog(entries []catalog.Entry) *Catalog {
 
 // NewState builds a state; embargoed lists country codes that get no redirect.
 func NewState(t *selection.Table, inv *inventory.Snapshot, cat *Catalog, embargoed []string) *State {
-	st := &State{Table: t, Inv: inv, cat: cat, embargo: map[string]bool{}}
+	st := &State{Table: t, Inv: inv, cat: cat, embargo: map[string]bool{}, geo: make([]string, t.Slots())}
 	for _, cc := range embargoed {
 		st.embargo[cc] = true
+	}
+	for slot := range st.geo {
+		if m, ok := t.Mirror(slot); ok {
+			st.geo[slot] = strings.ToLower(m.Location.Country)
+		}
 	}
 	return st
 }

@@ -27,3 +27,10 @@ func killTree(p *os.Process) error {
 	}
 	return err
 }
+
+// renice sets the niceness of rsync's process group. Processes rsync forks
+// later inherit it; any it forked already are in the group, so there is no
+// window in which one escapes.
+func renice(pid, nice int) error {
+	return syscall.Setpriority(syscall.PRIO_PGRP, pid, nice)
+}

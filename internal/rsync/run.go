@@ -36,6 +36,10 @@ type Cmd struct {
 	Stdout func(io.Reader) error
 	// Started, when set, is called with rsync's process ID once it runs.
 	Started func(pid int)
+	// Nice, 0..19, lowers the CPU priority of rsync and every process it
+	// forks: background work such as scans must not slow what serves
+	// clients on the same host.
+	Nice int
 	// StderrLine, when set, sees every non-empty line rsync writes to
 	// stderr (cut to 1 KiB), serially, before Run returns. Callers use it
 	// to judge failures by more than the last lines an ExitError keeps.
@@ -68,6 +72,9 @@ func Run(ctx context.Context, c Cmd) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("rsync: not started: %w", err)
 	}
+	if c.Nice < 0 || c.Nice > 19 {
+		return fmt.Errorf("rsync: nice %d is out of range 0..19", c.Nice)
+	}
 	cmd := exec.CommandContext(ctx, bin, c.Args...)
 	cmd.Env = childEnv(os.Environ(), c.Env)
 	cmd.Dir = c.Dir
@@ -90,6 +97,10 @@ func Run(ctx context.Context, c Cmd) error {
 	}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("rsync: start %s: %w", bin, err)
+	}
+	if c.Nice > 0 {
+		// Best effort: a priority left at normal is no reason to fail.
+		_ = renice(cmd.Process.Pid, c.Nice)
 	}
 	if c.Started != nil {
 		c.Started(cmd.Process.Pid)

@@ -205,3 +205,42 @@ func TestRunMissingBinary(t *testing.T) {
 		t.Fatalf("err = %v, want a start error naming the binary", err)
 	}
 }
+
+func TestRunNice(t *testing.T) {
+	bin := testutil.RequireTool(t, "rsync")
+	d := rsyncd.StartConfig(t, rsyncd.Config{BWLimit: 1, Modules: []rsyncd.Module{{Name: "big", Path: bigTree(t, 10, 100)}}})
+	pid := 0
+	var nices []string
+	err := rsync.Run(context.Background(), rsync.Cmd{
+		Path:    bin,
+		Args:    []string{"-rl", "--list-only", "--no-motd", "--no-h", d.URL("big")},
+		Nice:    12,
+		Started: func(p int) { pid = p },
+		Stdout: func(r io.Reader) error {
+			// rsync is running (a line arrived): look at it and whatever it forked.
+			if _, err := rsync.NewListReader(r).Next(); err != nil {
+				return err
+			}
+			for _, p := range testutil.GroupMembers(pid) {
+				if f, ok := testutil.ProcStat(p); ok && len(f) > 16 {
+					nices = append(nices, f[16])
+				}
+			}
+			return errors.New("seen enough")
+		},
+	})
+	if err == nil || err.Error() != "seen enough" {
+		t.Fatalf("err = %v", err)
+	}
+	if len(nices) == 0 {
+		t.Fatal("no rsync process found in its group")
+	}
+	for _, n := range nices {
+		if n != "12" {
+			t.Fatalf("niceness of rsync's processes: %v, want all 12", nices)
+		}
+	}
+	if err := rsync.Run(context.Background(), rsync.Cmd{Path: bin, Args: []string{"--version"}, Nice: 20}); err == nil {
+		t.Fatal("nice 20 accepted")
+	}
+}

@@ -313,7 +313,7 @@ func (t *Table) topFrom(req *Request, rnd *rand.Rand, k int, nb, cand *Set, out 
 		// Weighted random order (Efraimidis–Spirakis): the largest keys
 		// u^(1/w), compared as ln(u)/w (same order, cheaper), kept in a small
 		// sorted buffer of the k needed.
-		best := topK{k: k - n}
+		best := newTopK(k - n)
 		for w := 0; w < t.words; w++ {
 			for x := group[w]; x != 0; x &= x - 1 {
 				s := w*64 + bits.TrailingZeros64(x)
@@ -329,7 +329,7 @@ func (t *Table) topFrom(req *Request, rnd *rand.Rand, k int, nb, cand *Set, out 
 	if n < k {
 		// Nearest first by dot product (larger is nearer); mirrors without
 		// coordinates rank after all others, by slot.
-		best := topK{k: k - n}
+		best := newTopK(k - n)
 		for w := 0; w < t.words; w++ {
 			for x := cand[w]; x != 0; x &= x - 1 {
 				s := w*64 + bits.TrailingZeros64(x)
@@ -349,12 +349,12 @@ func (t *Table) topFrom(req *Request, rnd *rand.Rand, k int, nb, cand *Set, out 
 }
 
 // topK keeps the k items with the largest keys, in descending order. k is
-// small on the hot path (Link headers); Rank's k of every slot grows the
-// buffer as needed.
+// small on the hot path (Link headers), where the items stay in the struct's
+// own array and nothing is allocated; Rank's k of every slot allocates.
 type topK struct {
-	k   int
-	buf [16]item
-	all []item
+	k, n int
+	buf  [16]item
+	big  []item
 }
 
 type item struct {
@@ -362,25 +362,38 @@ type item struct {
 	key  float64
 }
 
+func newTopK(k int) topK {
+	t := topK{k: k}
+	if k > len(t.buf) {
+		t.big = make([]item, k)
+	}
+	return t
+}
+
+func (t *topK) store() []item {
+	if t.big != nil {
+		return t.big
+	}
+	return t.buf[:]
+}
+
 func (t *topK) offer(slot int, key float64) {
 	if t.k <= 0 {
 		return
 	}
-	if t.all == nil {
-		t.all = t.buf[:0]
-	}
-	if len(t.all) == t.k && key <= t.all[len(t.all)-1].key {
+	all := t.store()
+	if t.n == t.k && key <= all[t.n-1].key {
 		return
 	}
 	i := 0
-	for i < len(t.all) && t.all[i].key >= key {
+	for i < t.n && all[i].key >= key {
 		i++
 	}
-	if len(t.all) < t.k {
-		t.all = append(t.all, item{})
+	if t.n < t.k {
+		t.n++
 	}
-	copy(t.all[i+1:], t.all[i:len(t.all)-1])
-	t.all[i] = item{slot, key}
+	copy(all[i+1:t.n], all[i:t.n-1])
+	all[i] = item{slot, key}
 }
 
-func (t *topK) items() []item { return t.all }
+func (t *topK) items() []item { return t.store()[:t.n] }

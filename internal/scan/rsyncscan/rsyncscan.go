@@ -46,7 +46,14 @@ type Options struct {
 	Timeout time.Duration
 	// ConnectTimeout bounds connecting to the daemon.
 	ConnectTimeout time.Duration
+	// Nice is the CPU niceness of the rsync processes, 1..19; 0 means
+	// DefaultNice, -1 normal priority. A listing of a large mirror keeps
+	// rsync busy for seconds; redirects on the same host come first.
+	Nice int
 }
+
+// DefaultNice is the niceness scans run at unless told otherwise.
+const DefaultNice = 10
 
 // Scanner lists mirrors over rsync. It holds no state between calls and is
 // safe for concurrent use.
@@ -63,6 +70,14 @@ func New(opts Options) *Scanner {
 	}
 	if opts.ConnectTimeout <= 0 {
 		opts.ConnectTimeout = DefaultConnectTimeout
+	}
+	switch {
+	case opts.Nice == 0:
+		opts.Nice = DefaultNice
+	case opts.Nice < 0:
+		opts.Nice = 0
+	case opts.Nice > 19:
+		opts.Nice = 19
 	}
 	return &Scanner{opts: opts}
 }
@@ -94,7 +109,7 @@ func (s *Scanner) Scan(ctx context.Context, t scan.Target, emit func(scan.Entry)
 	lines := 0
 	consume := func(r io.Reader) error { return readListing(batching{r: r}, t.Prefixes, emit, &lines) }
 	var errs stderrReport
-	err = rsync.Run(ctx, rsync.Cmd{Path: s.opts.Binary, Args: args, Env: env(t), Stdout: consume, StderrLine: errs.add})
+	err = rsync.Run(ctx, rsync.Cmd{Path: s.opts.Binary, Args: args, Env: env(t), Nice: s.opts.Nice, Stdout: consume, StderrLine: errs.add})
 	if err == nil {
 		return nil
 	}
@@ -249,7 +264,7 @@ func (s *Scanner) ReadFile(ctx context.Context, t scan.Target, p string, limitBy
 		}
 		return sc.Err()
 	}
-	runErr := rsync.Run(ctx, rsync.Cmd{Path: s.opts.Binary, Args: args, Env: env(t), Stdout: consume})
+	runErr := rsync.Run(ctx, rsync.Cmd{Path: s.opts.Binary, Args: args, Env: env(t), Nice: s.opts.Nice, Stdout: consume})
 	// Exit 23 says that something was not transferred. The one file asked
 	// for either arrived (rsync renames it into place only when complete)
 	// or, for whatever reason rsync gives, cannot be read: not there.

@@ -51,6 +51,11 @@ type Config struct {
 	// --bwlimit); 0 is unlimited. Tests use it to keep a listing in flight
 	// long enough to cut it off.
 	BWLimit int
+	// Nice lowers the daemon's CPU priority (and that of the processes it
+	// forks per connection), 0..19. Benchmarks in which the daemon stands
+	// for a mirror on another machine use it, so that it takes only CPU
+	// the system under test leaves idle.
+	Nice int
 }
 
 // Daemon is a running rsync daemon.
@@ -88,7 +93,7 @@ func StartConfig(tb testing.TB, cfg Config) *Daemon {
 		}
 	}
 	for attempt := 1; ; attempt++ {
-		d, portTaken, err := start(tb, bin, dir, conf, cfg.BWLimit)
+		d, portTaken, err := start(tb, bin, dir, conf, cfg)
 		if err == nil {
 			tb.Cleanup(d.Stop)
 			return d
@@ -99,7 +104,7 @@ func StartConfig(tb testing.TB, cfg Config) *Daemon {
 	}
 }
 
-func start(tb testing.TB, bin, dir, conf string, bwlimit int) (d *Daemon, portTaken bool, err error) {
+func start(tb testing.TB, bin, dir, conf string, cfg Config) (d *Daemon, portTaken bool, err error) {
 	port, err := testutil.FreePort()
 	if err != nil {
 		return nil, false, err
@@ -107,8 +112,8 @@ func start(tb testing.TB, bin, dir, conf string, bwlimit int) (d *Daemon, portTa
 	logFile := filepath.Join(dir, fmt.Sprintf("rsyncd-%d.log", port))
 	args := []string{"--daemon", "--no-detach", "--config=" + conf, "--port=" + strconv.Itoa(port),
 		"--address=127.0.0.1", "--log-file=" + logFile}
-	if bwlimit > 0 {
-		args = append(args, "--bwlimit="+strconv.Itoa(bwlimit))
+	if cfg.BWLimit > 0 {
+		args = append(args, "--bwlimit="+strconv.Itoa(cfg.BWLimit))
 	}
 	out, err := os.Create(logFile + ".stderr")
 	if err != nil {
@@ -124,6 +129,12 @@ func start(tb testing.TB, bin, dir, conf string, bwlimit int) (d *Daemon, portTa
 		return nil, false, fmt.Errorf("start %s: %w", bin, err)
 	}
 	d = &Daemon{tb: tb, dir: dir, logFile: logFile, port: port, cmd: cmd, exited: make(chan struct{})}
+	if cfg.Nice > 0 {
+		// Before it accepts a connection: every process it forks inherits it.
+		if err := syscall.Setpriority(syscall.PRIO_PGRP, cmd.Process.Pid, cfg.Nice); err != nil {
+			tb.Logf("rsyncd: renice: %v", err)
+		}
+	}
 	go func() {
 		d.waitErr = cmd.Wait()
 		close(d.exited)

@@ -30,14 +30,7 @@ unit:
 
 # Every fuzz target, briefly; their seed corpora also run in `unit`.
 fuzz:
-	@set -e; grep -rl --include='*_test.go' '^func Fuzz' . | while read -r f; do \
-		dir=$$(dirname "$$f"); \
-		for t in $$(grep -o '^func Fuzz[A-Za-z0-9_]*' "$$f" | cut -d' ' -f2); do \
-			echo "fuzz $$dir $$t ($(FUZZTIME))"; \
-			$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) "$$dir" >/dev/null || \
-				{ echo "FAIL: $$t in $$dir (inputs in $$dir/testdata/fuzz/$$t)"; exit 1; }; \
-		done; \
-	done
+	GO=$(GO) FUZZTIME=$(FUZZTIME) ./scripts/fuzz-all
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

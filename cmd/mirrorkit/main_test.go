@@ -829,3 +829,66 @@ func TestRedirectorUsesGeo(t *testing.T) {
 		got++
 	}
 }
+
+// A mirror whose probes fail stops getting redirects within a probe round;
+// when it answers again it is rescanned, then gets them again.
+func TestRedirectorFollowsProbes(t *testing.T) {
+	c := newCLI(t)
+	origin := filepath.Join(c.dir, "origin")
+	os.MkdirAll(filepath.Join(origin, "pub"), 0o755)
+	os.WriteFile(filepath.Join(origin, "pub", "x.iso"), bytes.Repeat([]byte("x"), 10000), 0o644)
+	os.WriteFile(filepath.Join(origin, "TIME"), []byte("1767323045\n"), 0o644)
+	web := nginx.Start(t, origin)
+	c.ok("catalog", "build", "--origin", origin)
+	c.ok("site", "add", "s")
+	c.ok("mirror", "add", "m", "--site", "s", "--http", web.URL(), "--country", "DE")
+	c.ok("mirror", "scan", "m")
+
+	listen := testutil.ClosedAddr(t)
+	c.env = append(c.env, "MIRRORKIT_REDIRECTOR_METRICS_LISTEN=", "MIRRORKIT_PROBE_INTERVAL=1s", "MIRRORKIT_PROBE_TIMEOUT=1s",
+		"MIRRORKIT_PROBE_DOWN_AFTER=1", "MIRRORKIT_PROBE_UP_AFTER=1", "MIRRORKIT_REDIRECTOR_REFRESH_INTERVAL=1h")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan result, 1)
+	go func() { done <- c.runCtx(ctx, "", "redirector", "--listen", listen, "--origin", origin) }()
+	defer func() {
+		cancel()
+		if r := <-done; r.code != 0 {
+			t.Errorf("redirector exit %d: %s", r.code, r.err)
+		}
+	}()
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	// await polls until the redirector answers /pub/x.iso with the status.
+	await := func(what string, status int) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		last := 0
+		for time.Now().Before(deadline) {
+			if resp, err := noRedirect.Get("http://" + listen + "/pub/x.iso"); err == nil {
+				resp.Body.Close()
+				if last = resp.StatusCode; last == status {
+					return
+				}
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Fatalf("%s: still %d after 20 s, want %d", what, last, status)
+	}
+	await("a healthy mirror", http.StatusFound)
+	scansBefore := strings.Count(c.ok("mirror", "scans", "m"), "\n")
+
+	// The mirror's trace file goes away: its probe fails, so the file is
+	// served from the origin instead.
+	if err := os.Rename(filepath.Join(origin, "TIME"), filepath.Join(origin, "TIME.off")); err != nil {
+		t.Fatal(err)
+	}
+	await("a mirror whose probe fails", http.StatusOK)
+
+	// It answers again: rescanned, then redirected to.
+	if err := os.Rename(filepath.Join(origin, "TIME.off"), filepath.Join(origin, "TIME")); err != nil {
+		t.Fatal(err)
+	}
+	await("a mirror back up", http.StatusFound)
+	if after := strings.Count(c.ok("mirror", "scans", "m"), "\n"); after <= scansBefore {
+		t.Fatalf("the mirror got redirects again without a rescan (%d scans before, %d after)", scansBefore, after)
+	}
+}

@@ -15,7 +15,9 @@ import (
 
 	"github.com/mirrorkit/mirrorkit/internal/clientip"
 	"github.com/mirrorkit/mirrorkit/internal/geo"
+	"github.com/mirrorkit/mirrorkit/internal/probe"
 	"github.com/mirrorkit/mirrorkit/internal/redirector"
+	"github.com/mirrorkit/mirrorkit/internal/registry"
 	"github.com/mirrorkit/mirrorkit/internal/store"
 )
 
@@ -88,10 +90,26 @@ answered from memory and keep working if the store goes away.`,
 				return err
 			}
 			loader := &redirector.Loader{Store: st, Scans: svc, Server: srv, Embargoed: a.cfg.Registry.EmbargoedCountries, Log: a.log}
+			var runner *probe.Runner
+			if p := a.cfg.Probe; p.Enabled {
+				tracker := &probe.Tracker{DownAfter: p.DownAfter, UpAfter: p.UpAfter}
+				loader.Health = &redirector.Health{Tracker: tracker, TraceFiles: a.cfg.Scan.TraceFiles, Changed: loader.Kick,
+					Rescan: func(ctx context.Context, m registry.Mirror) error {
+						a.log.Info("mirror is back up; rescanning it before it gets clients", "mirror", m.Name)
+						_, err := svc.ScanMirror(ctx, m)
+						return err
+					}}
+				loader.Health.Start(cmd.Context())
+				runner = &probe.Runner{Prober: &probe.Prober{Timeout: time.Duration(p.Timeout), Now: a.now}, Tracker: tracker,
+					Interval: time.Duration(p.Interval), Concurrency: p.Concurrency, Targets: loader.Health.Targets}
+			}
 			if err := loader.Refresh(cmd.Context()); err != nil {
 				return err
 			}
 			go loader.Run(cmd.Context(), time.Duration(c.RefreshInterval))
+			if runner != nil {
+				go runner.Run(cmd.Context())
+			}
 
 			reg := prometheus.NewRegistry()
 			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -31,6 +31,7 @@ type Config struct {
 	Scan       Scan       `toml:"scan" json:"scan"`
 	Redirector Redirector `toml:"redirector" json:"redirector"`
 	Geo        Geo        `toml:"geo" json:"geo"`
+	Probe      Probe      `toml:"probe" json:"probe"`
 
 	origin map[string]string // key → where its value came from, for messages
 	lines  map[string]int    // key → line in the file
@@ -155,6 +156,22 @@ func (r *Redirector) Policy() (*policy.Policy, error) {
 	return policy.New(r.ServeLocally, int64(r.MinRedirectSize), out...)
 }
 
+// Probe configures the redirector's health probes of every mirror.
+type Probe struct {
+	// Enabled turns probing on; off, every mirror counts as up.
+	Enabled bool `toml:"enabled" json:"enabled"`
+	// Interval between rounds; each target is probed once a round.
+	Interval Duration `toml:"interval" json:"interval"`
+	// Timeout bounds one probe.
+	Timeout Duration `toml:"timeout" json:"timeout"`
+	// Concurrency bounds the mirrors probed at once.
+	Concurrency int `toml:"concurrency" json:"concurrency"`
+	// DownAfter consecutive failures take a target down; UpAfter successes
+	// bring it back.
+	DownAfter int `toml:"down_after" json:"down_after"`
+	UpAfter   int `toml:"up_after" json:"up_after"`
+}
+
 // Geo says where the redirector finds client locations.
 type Geo struct {
 	// CityFiles are .mmdb files (MaxMind or DB-IP layout), tried in order.
@@ -180,6 +197,8 @@ func Default() Config {
 			ServeLocally: policy.DefaultServeLocally(), MinRedirectSize: Size(policy.DefaultMinRedirectSize), AllowOutdated: []AllowOutdated{},
 			RefreshInterval: Duration(30 * time.Second), MetricsListen: "127.0.0.1:9465"},
 		Geo: Geo{CityFiles: []string{}, ASNFiles: []string{}, ReloadInterval: Duration(time.Hour)},
+		Probe: Probe{Enabled: true, Interval: Duration(time.Minute), Timeout: Duration(10 * time.Second), Concurrency: 16,
+			DownAfter: 3, UpAfter: 2},
 	}
 }
 
@@ -472,6 +491,16 @@ func (c *Config) validateRedirector(e *Error) {
 	}
 	c.checkDuration(e, "redirector.refresh_interval", r.RefreshInterval, time.Second, time.Hour)
 	c.checkDuration(e, "geo.reload_interval", c.Geo.ReloadInterval, time.Minute, 30*24*time.Hour)
+	c.checkDuration(e, "probe.interval", c.Probe.Interval, time.Second, time.Hour)
+	c.checkDuration(e, "probe.timeout", c.Probe.Timeout, time.Second, time.Duration(c.Probe.Interval))
+	for _, n := range []struct {
+		key    string
+		v, max int
+	}{{"probe.concurrency", c.Probe.Concurrency, maxWorkers}, {"probe.down_after", c.Probe.DownAfter, 10}, {"probe.up_after", c.Probe.UpAfter, 10}} {
+		if n.v < 1 || n.v > n.max {
+			c.problem(e, n.key, fmt.Sprintf("%d is out of range 1..%d", n.v, n.max))
+		}
+	}
 	for _, f := range c.Geo.ASNFiles {
 		if !strings.HasSuffix(f, ".mmdb") && !strings.HasSuffix(f, ".csv") {
 			c.problem(e, "geo.asn_files", fmt.Sprintf("%q must end in .mmdb or .csv", f))

@@ -58,10 +58,7 @@ func (t *Tracker) OnChange(f func(Health)) {
 // DownAfter failures in a row: a mirror is innocent until proven absent,
 // but never for long.
 func (t *Tracker) Record(r Result) Health {
-	down, up, keep := t.DownAfter, t.UpAfter, t.Keep
-	if down <= 0 {
-		down = 3
-	}
+	down, up, keep := t.downAfter(), t.UpAfter, t.Keep
 	if up <= 0 {
 		up = 2
 	}
@@ -107,6 +104,13 @@ func (t *Tracker) Record(r Result) Health {
 		notify(h)
 	}
 	return h
+}
+
+func (t *Tracker) downAfter() int {
+	if t.DownAfter <= 0 {
+		return 3
+	}
+	return t.DownAfter
 }
 
 // Health returns a target's health; Known is false for one never probed.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mirrorkit/mirrorkit/internal/registry"
+	"github.com/mirrorkit/mirrorkit/internal/testutil"
 )
 
 func TestHysteresis(t *testing.T) {
@@ -113,7 +114,8 @@ func TestRoundBoundsConcurrency(t *testing.T) {
 	}
 	tr := &Tracker{}
 	done := make(chan []Result)
-	go func() { done <- Round(context.Background(), &Prober{Timeout: 10 * time.Second}, tr, targets, 4) }()
+	rn := &Runner{Prober: &Prober{Timeout: 10 * time.Second}, Tracker: tr, Concurrency: 4}
+	go func() { done <- rn.Round(context.Background(), targets) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for inFlight.Load() < 4 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
@@ -133,5 +135,29 @@ func TestRoundBoundsConcurrency(t *testing.T) {
 		if h := tr.Health(targets[i].Key()); !h.Known || !h.Up {
 			t.Fatalf("tracker for %+v: %+v", targets[i].Key(), h)
 		}
+	}
+}
+
+// A dead mirror is down within one round: failing probes are retried until
+// the hysteresis decides, a live one costs one probe.
+func TestRoundRetriesFailures(t *testing.T) {
+	var hits atomic.Int32
+	live := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+	defer live.Close()
+	tr := &Tracker{DownAfter: 3, UpAfter: 2}
+	rn := &Runner{Prober: &Prober{Timeout: 2 * time.Second}, Tracker: tr, Retry: time.Millisecond}
+	dead := Target{MirrorID: 1, Protocol: registry.HTTP, Family: IPv4, URL: "http://" + testutil.ClosedAddr(t) + "/", Path: "/TIME"}
+	ok := Target{MirrorID: 2, Protocol: registry.HTTP, Family: IPv4, URL: live.URL + "/", Path: "/TIME"}
+	res := rn.Round(context.Background(), []Target{dead, ok})
+	if h := tr.Health(dead.Key()); h.Up || h.Streak != 3 || h.Reason != "connection refused" {
+		t.Fatalf("dead mirror after one round: %+v", h)
+	}
+	if res[0].OK || !res[1].OK || hits.Load() != 1 {
+		t.Fatalf("results %+v, live hits %d", res, hits.Load())
+	}
+	// Once down, a failure is not retried: the next round probes it once.
+	res = rn.Round(context.Background(), []Target{dead})
+	if h := tr.Health(dead.Key()); h.Streak != 4 {
+		t.Fatalf("a down target was retried: streak %d", h.Streak)
 	}
 }

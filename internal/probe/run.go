@@ -16,13 +16,44 @@ func sortHealth(hs []Health) {
 	})
 }
 
-// Round probes every target once, at most concurrency at a time, records
-// the results in the tracker and returns them in the targets' order. A
-// mirror's targets run one after another, so a mirror sees at most one probe
-// of ours at any moment.
-func Round(ctx context.Context, p *Prober, tr *Tracker, targets []Target, concurrency int) []Result {
+// Runner probes a set of targets round after round.
+type Runner struct {
+	Prober  *Prober
+	Tracker *Tracker
+	// Interval between rounds (default 60 s); each target is probed once a
+	// round, plus the retries of a failing one.
+	Interval time.Duration
+	// Concurrency bounds the mirrors probed at once (default 16).
+	Concurrency int
+	// Retry is the pause before probing a failing target again within the
+	// same round, until it is down or answers (default Interval divided by
+	// twice the tracker's DownAfter), so a dead mirror is found out within
+	// one interval, not DownAfter of them.
+	Retry time.Duration
+	// Targets is called each round, so registry edits take effect at the
+	// next one.
+	Targets func() []Target
+}
+
+func (rn *Runner) interval() time.Duration {
+	if rn.Interval <= 0 {
+		return time.Minute
+	}
+	return rn.Interval
+}
+
+// Round probes every target, at most Concurrency mirrors at a time, records
+// the results and returns each target's last one in the targets' order. A
+// mirror's targets run one after another, so a mirror sees at most one
+// probe of ours at any moment.
+func (rn *Runner) Round(ctx context.Context, targets []Target) []Result {
+	concurrency := rn.Concurrency
 	if concurrency <= 0 {
 		concurrency = 16
+	}
+	retry := rn.Retry
+	if retry <= 0 {
+		retry = rn.interval() / time.Duration(2*rn.Tracker.downAfter())
 	}
 	byMirror := map[int64][]int{}
 	var order []int64
@@ -46,15 +77,21 @@ func Round(ctx context.Context, p *Prober, tr *Tracker, targets []Target, concur
 		go func(idx []int) {
 			defer func() { <-sem; wg.Done() }()
 			for _, i := range idx {
-				if ctx.Err() != nil {
-					return
+				for {
+					r := rn.Prober.Probe(ctx, targets[i])
+					if ctx.Err() != nil {
+						return // shutting down: not the mirror's fault
+					}
+					results[i] = r
+					if h := rn.Tracker.Record(r); r.OK || !h.Up {
+						break
+					}
+					select {
+					case <-time.After(retry):
+					case <-ctx.Done():
+						return
+					}
 				}
-				r := p.Probe(ctx, targets[i])
-				if ctx.Err() != nil {
-					return // shutting down: not the mirror's fault
-				}
-				results[i] = r
-				tr.Record(r)
 			}
 		}(byMirror[id])
 	}
@@ -62,14 +99,13 @@ func Round(ctx context.Context, p *Prober, tr *Tracker, targets []Target, concur
 	return results
 }
 
-// Run probes the targets every interval until ctx ends. targets is called
-// each round, so registry edits take effect at the next one; a round that
-// runs longer than the interval delays the next instead of overlapping it.
-func Run(ctx context.Context, p *Prober, tr *Tracker, interval time.Duration, concurrency int, targets func() []Target) {
-	t := time.NewTicker(interval)
+// Run probes every Interval until ctx ends; a round that runs longer than
+// the interval delays the next instead of overlapping it.
+func (rn *Runner) Run(ctx context.Context) {
+	t := time.NewTicker(rn.interval())
 	defer t.Stop()
 	for {
-		Round(ctx, p, tr, targets(), concurrency)
+		rn.Round(ctx, rn.Targets())
 		select {
 		case <-ctx.Done():
 			return

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/mirrorkit/mirrorkit/internal/scan/schedule"
@@ -22,12 +23,17 @@ type Loader struct {
 	Server    *Server
 	Embargoed []string
 	Log       *slog.Logger
+	// Health, when set, feeds probe results into selection.
+	Health *Health
 
 	// version is what the current state was built from, to skip rebuilding
 	// when nothing changed.
 	build, scan int64
 	loaded      bool
 	cat         *Catalog
+
+	kickOnce sync.Once
+	kicks    chan struct{}
 }
 
 // Refresh rebuilds the state when the catalog or any mirror's holdings
@@ -67,14 +73,19 @@ func (l *Loader) Refresh(ctx context.Context) error {
 		return fmt.Errorf("read mirrors: %w", err)
 	}
 	snap := l.Scans.Inventory.Snapshot()
+	if l.Health != nil {
+		l.Health.update(mirrors, snap)
+	}
 	var ms []selection.Mirror
 	for _, m := range mirrors {
 		slot, ok := snap.Slot(m.ID)
 		if !ok {
 			continue // never scanned: holds nothing anyone knows of
 		}
-		_, fresh := l.Scans.LastGood(m.ID)
-		ms = append(ms, selection.Mirror{Mirror: m, Slot: slot, State: selection.State{Fresh: fresh}})
+		lastGood, fresh := l.Scans.LastGood(m.ID)
+		state := selection.State{Fresh: fresh}
+		l.Health.apply(m, lastGood, &state)
+		ms = append(ms, selection.Mirror{Mirror: m, Slot: slot, State: state})
 	}
 	tb, err := selection.NewTable(ms)
 	if err != nil {
@@ -84,8 +95,22 @@ func (l *Loader) Refresh(ctx context.Context) error {
 	return nil
 }
 
-// Run refreshes every interval until ctx ends. A failed refresh keeps the
-// previous state and is logged.
+// Kick asks Run for a refresh now (a mirror went down or came back); it
+// never blocks.
+func (l *Loader) Kick() {
+	select {
+	case l.kick() <- struct{}{}:
+	default:
+	}
+}
+
+func (l *Loader) kick() chan struct{} {
+	l.kickOnce.Do(func() { l.kicks = make(chan struct{}, 1) })
+	return l.kicks
+}
+
+// Run refreshes every interval, and when kicked, until ctx ends. A failed
+// refresh keeps the previous state and is logged.
 func (l *Loader) Run(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -94,6 +119,9 @@ func (l *Loader) Run(ctx context.Context, every time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-l.kick():
+		}
+		{
 			if err := l.Refresh(ctx); err != nil && ctx.Err() == nil && l.Log != nil {
 				l.Log.Warn("state refresh failed; still serving the previous state", "err", err)
 			}

@@ -29,7 +29,17 @@ const (
 	exitConfig   = 3 // invalid configuration
 	exitInvalid  = 4 // the input was refused: validation failed, name taken, conflict
 	exitNotFound = 5 // no site or mirror of that name
+	exitRefused  = 6 // a safety guard refused the work (sync: too many deletions)
 )
+
+// codedError carries an exit code a command chose (a sync's outcome).
+type codedError struct {
+	code int
+	err  error
+}
+
+func (e codedError) Error() string { return e.err.Error() }
+func (e codedError) Unwrap() error { return e.err }
 
 // defaultConfigFile is read when it exists and no other file is named.
 const defaultConfigFile = "mirrorkit.toml"
@@ -90,7 +100,10 @@ func usagef(format string, args ...any) error { return usageError{fmt.Errorf(for
 func (a *app) exitCode(err error) int {
 	var ce *config.Error
 	var ue usageError
+	var coded codedError
 	switch {
+	case errors.As(err, &coded):
+		return coded.code
 	case !a.ran || errors.As(err, &ue):
 		// cobra rejected the command line before any command ran.
 		return exitUsage
@@ -139,10 +152,11 @@ precedence. See docs/mirrorkit.example.toml.`,
 		a.catalogCommand(),
 		a.scannerCommand(),
 		a.redirectorCommand(),
+		a.syncCommand(),
 		a.demoCommand(),
 	)
 	for _, c := range root.Commands() {
-		if c.HasSubCommands() {
+		if c.HasSubCommands() && c.RunE == nil {
 			rejectUnknownSubcommands(c)
 		}
 	}

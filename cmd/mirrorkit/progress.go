@@ -11,8 +11,8 @@ import (
 // progressBar draws on standard error when it is a terminal and returns nil
 // otherwise: logs and pipes get the summary line only, not bar redraws.
 func (a *app) progressBar(total int64, desc string, bytes bool) *progressbar.ProgressBar {
-	f, ok := a.stderr.(*os.File)
-	if !ok || !term.IsTerminal(int(f.Fd())) {
+	f, ok := a.terminal()
+	if !ok {
 		return nil
 	}
 	return progressbar.NewOptions64(total,
@@ -25,4 +25,11 @@ func (a *app) progressBar(total int64, desc string, bytes bool) *progressbar.Pro
 		progressbar.OptionShowElapsedTimeOnFinish(),
 		progressbar.OptionClearOnFinish(),
 	)
+}
+
+// terminal returns stderr when it is a terminal: progress is drawn only for
+// a person watching, never into logs.
+func (a *app) terminal() (*os.File, bool) {
+	f, ok := a.stderr.(*os.File)
+	return f, ok && term.IsTerminal(int(f.Fd()))
 }

@@ -1,7 +1,9 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"os"
@@ -19,6 +21,7 @@ import (
 	"github.com/mirrorkit/mirrorkit/internal/clientip"
 	"github.com/mirrorkit/mirrorkit/internal/policy"
 	"github.com/mirrorkit/mirrorkit/internal/registry"
+	"github.com/mirrorkit/mirrorkit/internal/syncer"
 )
 
 // Config is the whole configuration. Each section is a struct whose fields carry
@@ -32,6 +35,7 @@ type Config struct {
 	Redirector Redirector `toml:"redirector" json:"redirector"`
 	Geo        Geo        `toml:"geo" json:"geo"`
 	Probe      Probe      `toml:"probe" json:"probe"`
+	Sync       Sync       `toml:"sync" json:"sync"`
 
 	origin map[string]string // key → where its value came from, for messages
 	lines  map[string]int    // key → line in the file
@@ -172,6 +176,60 @@ type Probe struct {
 	UpAfter   int `toml:"up_after" json:"up_after"`
 }
 
+// Sync configures `mirrorkit sync`, the mirror's sync agent.
+type Sync struct {
+	// StateDir holds each job's lock, status and saved upstream trace.
+	StateDir string `toml:"state_dir" json:"state_dir"`
+	// Rsync is the rsync binary; "" looks it up on PATH.
+	Rsync string `toml:"rsync" json:"rsync"`
+	// PushListen serves POST /sync/JOB in daemon mode; "" turns it off.
+	PushListen string `toml:"push_listen" json:"push_listen"`
+	// PushTokenFile holds the bearer token pushes must carry.
+	PushTokenFile string `toml:"push_token_file" json:"push_token_file"`
+	// Jobs by name.
+	Jobs map[string]SyncJob `toml:"jobs" json:"jobs"`
+}
+
+// SyncJob is one named sync job; zero values take the sync agent's defaults
+// (docs/sync.md).
+type SyncJob struct {
+	Upstream       string   `toml:"upstream" json:"upstream"`
+	Dest           string   `toml:"dest" json:"dest"`
+	UpstreamTrace  string   `toml:"upstream_trace" json:"upstream_trace,omitempty"`
+	Include        []string `toml:"include" json:"include,omitempty"`
+	Exclude        []string `toml:"exclude" json:"exclude,omitempty"`
+	IncludeFrom    []string `toml:"include_from" json:"include_from,omitempty"`
+	ExcludeFrom    []string `toml:"exclude_from" json:"exclude_from,omitempty"`
+	Subtrees       []string `toml:"subtrees" json:"subtrees,omitempty"`
+	BandwidthLimit int      `toml:"bwlimit" json:"bwlimit,omitempty"`
+	PasswordFile   string   `toml:"password_file" json:"password_file,omitempty"`
+	Timeout        Duration `toml:"timeout" json:"timeout,omitempty"`
+	ConnectTimeout Duration `toml:"contimeout" json:"contimeout,omitempty"`
+	Metadata       []string `toml:"metadata" json:"metadata,omitempty"`
+	MetadataLast   []string `toml:"metadata_last" json:"metadata_last,omitempty"`
+	MaxDelete      float64  `toml:"max_delete" json:"max_delete,omitempty"`
+	TraceDir       string   `toml:"trace_dir" json:"trace_dir,omitempty"`
+	TraceName      string   `toml:"trace_name" json:"trace_name,omitempty"`
+	InProgressFile string   `toml:"in_progress_file" json:"in_progress_file,omitempty"`
+	Hook           []string `toml:"hook" json:"hook,omitempty"`
+	HookTimeout    Duration `toml:"hook_timeout" json:"hook_timeout,omitempty"`
+	Retries        int      `toml:"retries" json:"retries,omitempty"`
+	// Every and Jitter schedule the job when `mirrorkit sync --daemon` runs.
+	Every  Duration `toml:"every" json:"every,omitempty"`
+	Jitter Duration `toml:"jitter" json:"jitter,omitempty"`
+}
+
+// Job turns a configured job into the sync agent's form.
+func (s *Sync) Job(name string, j SyncJob) syncer.Job {
+	return syncer.Job{Name: name, Upstream: j.Upstream, Dest: j.Dest, StateDir: s.StateDir, Rsync: s.Rsync,
+		Include: j.Include, Exclude: j.Exclude, IncludeFrom: j.IncludeFrom, ExcludeFrom: j.ExcludeFrom, Subtrees: j.Subtrees,
+		BandwidthLimit: j.BandwidthLimit, PasswordFile: j.PasswordFile, Timeout: time.Duration(j.Timeout),
+		ConnectTimeout: time.Duration(j.ConnectTimeout), Metadata: j.Metadata, MetadataLast: j.MetadataLast,
+		MaxDeleteShare: j.MaxDelete, UpstreamTrace: j.UpstreamTrace, TraceDir: j.TraceDir, TraceName: j.TraceName,
+		InProgressFile: j.InProgressFile, Hook: j.Hook, HookTimeout: time.Duration(j.HookTimeout),
+		Retry: syncer.Retry{Attempts: j.Retries}}
+}
+
 // Geo says where the redirector finds client locations.
 type Geo struct {
 	// CityFiles are .mmdb files (MaxMind or DB-IP layout), tried in order.
@@ -199,6 +257,7 @@ func Default() Config {
 		Geo: Geo{CityFiles: []string{}, ASNFiles: []string{}, ReloadInterval: Duration(time.Hour)},
 		Probe: Probe{Enabled: true, Interval: Duration(time.Minute), Timeout: Duration(10 * time.Second), Concurrency: 16,
 			DownAfter: 3, UpAfter: 2},
+		Sync: Sync{StateDir: "/var/lib/mirrorkit/sync", Jobs: map[string]SyncJob{}},
 	}
 }
 
@@ -491,6 +550,7 @@ func (c *Config) validateRedirector(e *Error) {
 	}
 	c.checkDuration(e, "redirector.refresh_interval", r.RefreshInterval, time.Second, time.Hour)
 	c.checkDuration(e, "geo.reload_interval", c.Geo.ReloadInterval, time.Minute, 30*24*time.Hour)
+	c.validateSync(e)
 	c.checkDuration(e, "probe.interval", c.Probe.Interval, time.Second, time.Hour)
 	c.checkDuration(e, "probe.timeout", c.Probe.Timeout, time.Second, time.Duration(c.Probe.Interval))
 	for _, n := range []struct {
@@ -506,6 +566,68 @@ func (c *Config) validateRedirector(e *Error) {
 			c.problem(e, "geo.asn_files", fmt.Sprintf("%q must end in .mmdb or .csv", f))
 		}
 	}
+}
+
+func (c *Config) validateSync(e *Error) {
+	s := &c.Sync
+	if s.StateDir == "" {
+		c.problem(e, "sync.state_dir", "must not be empty")
+	}
+	if l := s.PushListen; l != "" {
+		if _, port, err := net.SplitHostPort(l); err != nil || port == "" {
+			c.problem(e, "sync.push_listen", fmt.Sprintf("%q is not HOST:PORT (\"\" turns pushes off)", l))
+		} else if s.PushTokenFile == "" {
+			c.problem(e, "sync.push_listen", "needs push_token_file: pushes are never accepted without a token")
+		}
+	}
+	names := slices.Sorted(maps.Keys(s.Jobs))
+	for _, name := range names {
+		j := s.Jobs[name]
+		key := "sync.jobs." + name
+		job := s.Job(name, j)
+		err := job.Validate()
+		var ve *syncer.ValidationError
+		if errors.As(err, &ve) {
+			for _, fe := range ve.Fields {
+				// The agent names fields as its JSON has them; the file
+				// has a few under other names or in [sync] itself.
+				field := key + "." + fe.Field
+				switch fe.Field {
+				case "state_dir", "rsync":
+					field = "sync." + fe.Field
+				case "max_delete_share":
+					field = key + ".max_delete"
+				case "retry.attempts", "attempts":
+					field = key + ".retries"
+				}
+				c.problemAt(e, key, field, fe.Problem)
+			}
+		} else if err != nil {
+			c.problemAt(e, key, key, err.Error())
+		}
+		if d := time.Duration(j.Every); d != 0 && (d < time.Minute || d > 7*24*time.Hour) {
+			c.problemAt(e, key, key+".every", fmt.Sprintf("%s is out of range (0 for none, or 1m..168h)", d))
+		}
+		if j.Jitter < 0 || j.Every > 0 && j.Jitter > j.Every {
+			c.problemAt(e, key, key+".jitter", fmt.Sprintf("%s is out of range 0s..every", j.Jitter))
+		}
+	}
+}
+
+// problemAt is problem for a key inside a table: it names the key and takes
+// the line of the nearest part of it the file has.
+func (c *Config) problemAt(e *Error, table, key, msg string) {
+	src, line := c.origin[table], 0
+	if src == "" {
+		src = c.origin["sync.jobs"]
+	}
+	if src == c.file {
+		line = c.lineOf(toml.Key(strings.Split(key, ".")))
+	}
+	if src == "" {
+		src = "default"
+	}
+	e.Problems = append(e.Problems, Problem{Source: src, Line: line, Key: key, Msg: msg})
 }
 
 func (c *Config) checkDuration(e *Error, key string, d Duration, lo, hi time.Duration) {

@@ -153,6 +153,7 @@ precedence. See docs/mirrorkit.example.toml.`,
 		a.scannerCommand(),
 		a.redirectorCommand(),
 		a.syncCommand(),
+		a.releaseCommand(),
 		a.demoCommand(),
 	)
 	for _, c := range root.Commands() {

@@ -36,6 +36,7 @@ type Config struct {
 	Geo        Geo        `toml:"geo" json:"geo"`
 	Probe      Probe      `toml:"probe" json:"probe"`
 	Sync       Sync       `toml:"sync" json:"sync"`
+	Serve      Serve      `toml:"serve" json:"serve"`
 
 	origin map[string]string // key → where its value came from, for messages
 	lines  map[string]int    // key → line in the file
@@ -176,6 +177,16 @@ type Probe struct {
 	UpAfter   int `toml:"up_after" json:"up_after"`
 }
 
+// Serve configures the mirror side: `mirrorkit serve` and `mirrorkit release`.
+type Serve struct {
+	// Root is the tree this mirror serves.
+	Root string `toml:"root" json:"root"`
+	// StateDir holds generated daemon configs and scheduled bit flips.
+	StateDir string `toml:"state_dir" json:"state_dir"`
+	// ReleaseCheck is how often scheduled bit flips are looked for.
+	ReleaseCheck Duration `toml:"release_check" json:"release_check"`
+}
+
 // Sync configures `mirrorkit sync`, the mirror's sync agent.
 type Sync struct {
 	// StateDir holds each job's lock, status and saved upstream trace.
@@ -257,7 +268,8 @@ func Default() Config {
 		Geo: Geo{CityFiles: []string{}, ASNFiles: []string{}, ReloadInterval: Duration(time.Hour)},
 		Probe: Probe{Enabled: true, Interval: Duration(time.Minute), Timeout: Duration(10 * time.Second), Concurrency: 16,
 			DownAfter: 3, UpAfter: 2},
-		Sync: Sync{StateDir: "/var/lib/mirrorkit/sync", Jobs: map[string]SyncJob{}},
+		Sync:  Sync{StateDir: "/var/lib/mirrorkit/sync", Jobs: map[string]SyncJob{}},
+		Serve: Serve{StateDir: "/var/lib/mirrorkit/serve", ReleaseCheck: Duration(10 * time.Second)},
 	}
 }
 
@@ -551,6 +563,10 @@ func (c *Config) validateRedirector(e *Error) {
 	c.checkDuration(e, "redirector.refresh_interval", r.RefreshInterval, time.Second, time.Hour)
 	c.checkDuration(e, "geo.reload_interval", c.Geo.ReloadInterval, time.Minute, 30*24*time.Hour)
 	c.validateSync(e)
+	if c.Serve.StateDir == "" {
+		c.problem(e, "serve.state_dir", "must not be empty")
+	}
+	c.checkDuration(e, "serve.release_check", c.Serve.ReleaseCheck, time.Second, time.Hour)
 	c.checkDuration(e, "probe.interval", c.Probe.Interval, time.Second, time.Hour)
 	c.checkDuration(e, "probe.timeout", c.Probe.Timeout, time.Second, time.Duration(c.Probe.Interval))
 	for _, n := range []struct {

@@ -26,21 +26,22 @@ type Options struct {
 // Summary is what a Flip did.
 type Summary struct {
 	// Path is the flipped path, relative to the tree's root, slash-separated.
-	Path string
+	Path string `json:"path"`
 	// Dirs and Files count the directories and regular files visited.
-	Dirs, Files int
+	Dirs  int `json:"dirs"`
+	Files int `json:"files"`
 	// Changed counts the entries whose mode Flip changed; 0 when the path
 	// was already world-readable (Flip is idempotent).
-	Changed int
+	Changed int `json:"changed"`
 	// Skipped counts symlinks and special files, left as they are.
-	Skipped int
+	Skipped int `json:"skipped"`
 	// Unreachable lists the directories above Path (relative to the root,
 	// "." for the root itself) that others cannot traverse: the flipped
 	// content stays invisible to the public until they are flipped too.
 	// Flip does not flip them: that is a release of its own.
-	Unreachable []string
+	Unreachable []string `json:"unreachable,omitempty"`
 	// Took is how long the flip took.
-	Took time.Duration
+	Took time.Duration `json:"took_ns"`
 }
 
 // Flip makes rel, a directory or file inside the tree at root, and

@@ -11,21 +11,21 @@ import (
 // Staged is a directory that is not world-readable yet.
 type Staged struct {
 	// Path is relative to the tree's root, slash-separated.
-	Path string
+	Path string `json:"path"`
 	// Mode is the directory's mode (e.g. drwxr-x---).
-	Mode fs.FileMode
+	Mode fs.FileMode `json:"mode"`
 	// At is when its flip is scheduled; zero if it is not.
-	At time.Time
+	At time.Time `json:"at,omitzero"`
 }
 
 // Report is what `mirrorkit release status` shows.
 type Report struct {
 	// Staged lists the top-most staged directories: one that is staged is
 	// listed, what is inside it is not (it opens with it), in walk order.
-	Staged []Staged
+	Staged []Staged `json:"staged"`
 	// Scheduled lists the scheduled flips, earliest first, including those
 	// whose path is already public or gone.
-	Scheduled []Scheduled
+	Scheduled []Scheduled `json:"scheduled"`
 }
 
 // Status walks the tree at root (never following symlinks) for staged

@@ -1,0 +1,184 @@
+package fileserver
+
+import (
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ServeHTTP serves the tree. It is the whole HTTP side of a mirror: mount it
+// at "/" (it interprets the whole path). Used through Serve, ServeTLS or Run
+// it also enforces the per-IP connection cap and logs exact byte counts;
+// mounted on another http.Server it serves the same content and logs
+// estimated byte counts.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := s.now()
+	c, _ := r.Context().Value(connKey{}).(*conn)
+	rw := &responseWriter{ResponseWriter: w}
+	var in int64 = -1
+	if s.alog != nil {
+		// Counted from the start, so Shutdown cannot close the log between
+		// a request's end and its line.
+		s.pending.Add(1)
+		if c != nil && r.ProtoMajor == 1 {
+			in = c.startRequest()
+		}
+	}
+	s.handle(rw, r, c)
+	s.finish(rw, r, c, start, in)
+}
+
+func (s *Server) handle(w *responseWriter, r *http.Request, c *conn) {
+	if c != nil && c.overLimit {
+		s.m.refusals.WithLabelValues(reasonPerIP).Inc()
+		h := w.Header()
+		h.Set("Retry-After", s.retryAfter)
+		h.Set("Connection", "close") // HTTP/2: a GOAWAY
+		writeText(w, r, http.StatusServiceUnavailable, "503 Service Unavailable: too many connections from your address\n")
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		writeText(w, r, http.StatusMethodNotAllowed, "405 Method Not Allowed\n")
+		return
+	}
+	p, slash, ok := cleanPath(r.URL.Path)
+	if !ok {
+		writeText(w, r, http.StatusBadRequest, "400 Bad Request\n")
+		return
+	}
+	n, err := s.resolve(p, true)
+	if err != nil {
+		s.notFound(w, r)
+		return
+	}
+	defer n.close()
+	if n.file != nil {
+		if slash {
+			s.notFound(w, r) // "file/" is not a directory: nginx says 404 too
+			return
+		}
+		s.serveFile(w, r, p, n)
+		return
+	}
+	if !slash {
+		loc := r.URL.EscapedPath() + "/"
+		if r.URL.RawQuery != "" {
+			loc += "?" + r.URL.RawQuery
+		}
+		w.Header().Set("Location", loc)
+		writeText(w, r, http.StatusMovedPermanently, "")
+		return
+	}
+	s.serveListing(w, r, p, n)
+}
+
+// cleanPath turns a request path into a clean slash-led one. It refuses a NUL
+// byte and any ".." segment (no client needs to climb, and a decoded "%2e%2e"
+// must never reach the file system); "." and empty segments are dropped, as
+// nginx's merge_slashes does. slash reports a trailing "/": a directory.
+func cleanPath(raw string) (p string, slash, ok bool) {
+	if raw == "" || raw[0] != '/' || strings.IndexByte(raw, 0) >= 0 {
+		return "", false, false
+	}
+	slash = raw[len(raw)-1] == '/'
+	if !strings.Contains(raw, "//") && !strings.Contains(raw, "/.") {
+		return strings.TrimSuffix(raw, "/"), slash, true // the common case: already clean
+	}
+	var b strings.Builder
+	for seg := range strings.SplitSeq(raw[1:], "/") {
+		switch seg {
+		case "", ".":
+			continue
+		case "..":
+			return "", false, false
+		}
+		b.WriteByte('/')
+		b.WriteString(seg)
+	}
+	return b.String(), slash, true
+}
+
+// serveFile sends one regular file; http.ServeContent does the conditional
+// requests and ranges, and its copy of the *os.File reaches the connection's
+// ReadFrom, which is sendfile(2).
+func (s *Server) serveFile(w *responseWriter, r *http.Request, p string, n *node) {
+	h := w.Header()
+	name := p[strings.LastIndexByte(p, '/')+1:]
+	h["Content-Type"] = []string{s.types.lookup(name)}
+	s.setCache(h, p)
+	h["Etag"] = []string{etag(n.info.ModTime(), n.info.Size())}
+	noRange := !s.noRange.empty() && s.noRange.match(p)
+	if noRange {
+		w.acceptRanges = "none" // on every answer, so a client knows before it tries
+	}
+	if rg := r.Header.Get("Range"); rg != "" {
+		switch {
+		case noRange:
+			s.m.refusals.WithLabelValues(reasonRange).Inc()
+			r.Header.Del("Range")
+		case s.cfg.MaxRanges > 0 && strings.Count(rg, ",") >= s.cfg.MaxRanges:
+			s.m.refusals.WithLabelValues(reasonTooManyRanges).Inc()
+			r.Header.Del("Range")
+		}
+	}
+	http.ServeContent(w, r, "", n.info.ModTime(), n.file)
+}
+
+// etag is nginx's: the mtime in seconds and the size, in hex. It is sent as
+// a strong validator (so If-Range works) and is the same on every mirror that
+// holds the same file, since rsync keeps mtimes: a client resuming on another
+// mirror keeps its range.
+func etag(mtime time.Time, size int64) string {
+	b := make([]byte, 0, 36)
+	b = append(b, '"')
+	b = strconv.AppendInt(b, mtime.Unix(), 16)
+	b = append(b, '-')
+	b = strconv.AppendInt(b, size, 16)
+	b = append(b, '"')
+	return string(b)
+}
+
+const revalidate = "max-age=0, must-revalidate"
+
+func (s *Server) setCache(h http.Header, p string) {
+	switch {
+	case s.metadata.match(p):
+		h["Cache-Control"] = []string{revalidate}
+		h["Expires"] = []string{s.now().UTC().Format(http.TimeFormat)}
+	case s.immutable.match(p):
+		h["Cache-Control"] = []string{s.ccImmutable}
+	case s.ccOther != "":
+		h["Cache-Control"] = []string{s.ccOther}
+	}
+}
+
+// notFoundBody is the one 404 for every path that is not served.
+const notFoundBody = "404 Not Found\n"
+
+// notFound answers 404 with headers that depend on nothing but the request
+// method: whatever was set for the path is dropped, so a staged file's 404
+// carries no trace (type, cache class, validator) of what is behind it.
+func (s *Server) notFound(w *responseWriter, r *http.Request) {
+	h := w.Header()
+	for k := range h {
+		delete(h, k)
+	}
+	h["Cache-Control"] = []string{revalidate}
+	writeText(w, r, http.StatusNotFound, notFoundBody)
+}
+
+// writeText sends a short plain-text answer with its length, so no response
+// of ours is ever chunked.
+func writeText(w http.ResponseWriter, r *http.Request, code int, body string) {
+	h := w.Header()
+	h["Content-Type"] = []string{"text/plain; charset=utf-8"}
+	h["X-Content-Type-Options"] = []string{"nosniff"}
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	w.WriteHeader(code)
+	if r.Method != http.MethodHead && body != "" {
+		io.WriteString(w, body)
+	}
+}

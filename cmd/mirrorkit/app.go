@@ -154,6 +154,7 @@ precedence. See docs/mirrorkit.example.toml.`,
 		a.redirectorCommand(),
 		a.syncCommand(),
 		a.releaseCommand(),
+		a.serveCommand(),
 		a.demoCommand(),
 	)
 	for _, c := range root.Commands() {

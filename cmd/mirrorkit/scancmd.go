@@ -226,7 +226,7 @@ func scanRows(scans []store.ScanRecord) [][]string {
 func (a *app) serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("metrics listener (scan.metrics_listen): %w", err)
+		return nil, fmt.Errorf("metrics listener %s: %w", addr, err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"reflect"
@@ -185,6 +186,39 @@ type Serve struct {
 	StateDir string `toml:"state_dir" json:"state_dir"`
 	// ReleaseCheck is how often scheduled bit flips are looked for.
 	ReleaseCheck Duration `toml:"release_check" json:"release_check"`
+
+	// Listen serves HTTP; ListenTLS HTTPS (with HTTP/2) from TLSCert/TLSKey.
+	Listen    string `toml:"listen" json:"listen"`
+	ListenTLS string `toml:"listen_tls" json:"listen_tls"`
+	TLSCert   string `toml:"tls_cert" json:"tls_cert"`
+	TLSKey    string `toml:"tls_key" json:"tls_key"`
+	// IdleTimeout closes idle keep-alive connections.
+	IdleTimeout Duration `toml:"idle_timeout" json:"idle_timeout"`
+	// MaxConnsPerIP caps one client's concurrent connections; 0 no cap.
+	MaxConnsPerIP int `toml:"max_conns_per_ip" json:"max_conns_per_ip"`
+	// NoRange: files never answered in parts (download accelerators).
+	NoRange []string `toml:"no_range" json:"no_range"`
+	// AccessLog is the access log file; AccessLogMaxSize rotates it.
+	AccessLog        string `toml:"access_log" json:"access_log"`
+	AccessLogMaxSize Size   `toml:"access_log_max_size" json:"access_log_max_size"`
+	// MetricsListen serves Prometheus /metrics; "" turns it off.
+	MetricsListen string `toml:"metrics_listen" json:"metrics_listen"`
+
+	// RsyncPort runs the rsync daemon; 0 turns it off.
+	RsyncPort           int      `toml:"rsync_port" json:"rsync_port"`
+	RsyncAddress        string   `toml:"rsync_address" json:"rsync_address"`
+	RsyncModule         string   `toml:"rsync_module" json:"rsync_module"`
+	RsyncMaxConnections int      `toml:"rsync_max_connections" json:"rsync_max_connections"`
+	RsyncTimeout        Duration `toml:"rsync_timeout" json:"rsync_timeout"`
+	RsyncUser           string   `toml:"rsync_user" json:"rsync_user"`
+	RsyncGroup          string   `toml:"rsync_group" json:"rsync_group"`
+	RsyncRefuseOptions  []string `toml:"rsync_refuse_options" json:"rsync_refuse_options"`
+	RsyncMOTD           string   `toml:"rsync_motd" json:"rsync_motd"`
+	// PrivateModule shares staged content with downstream mirrors; "" none.
+	PrivateModule     string   `toml:"private_module" json:"private_module"`
+	PrivatePort       int      `toml:"private_port" json:"private_port"`
+	PrivateHostsAllow []string `toml:"private_hosts_allow" json:"private_hosts_allow"`
+	PrivateUsersFile  string   `toml:"private_users_file" json:"private_users_file"`
 }
 
 // Sync configures `mirrorkit sync`, the mirror's sync agent.
@@ -268,8 +302,12 @@ func Default() Config {
 		Geo: Geo{CityFiles: []string{}, ASNFiles: []string{}, ReloadInterval: Duration(time.Hour)},
 		Probe: Probe{Enabled: true, Interval: Duration(time.Minute), Timeout: Duration(10 * time.Second), Concurrency: 16,
 			DownAfter: 3, UpAfter: 2},
-		Sync:  Sync{StateDir: "/var/lib/mirrorkit/sync", Jobs: map[string]SyncJob{}},
-		Serve: Serve{StateDir: "/var/lib/mirrorkit/serve", ReleaseCheck: Duration(10 * time.Second)},
+		Sync: Sync{StateDir: "/var/lib/mirrorkit/sync", Jobs: map[string]SyncJob{}},
+		Serve: Serve{StateDir: "/var/lib/mirrorkit/serve", ReleaseCheck: Duration(10 * time.Second),
+			Listen: ":8080", IdleTimeout: Duration(2 * time.Second), MaxConnsPerIP: 6, NoRange: []string{},
+			MetricsListen: "127.0.0.1:9466", RsyncPort: 873, RsyncModule: "pub", RsyncMaxConnections: 100,
+			RsyncTimeout: Duration(15 * time.Minute), RsyncUser: "nobody", RsyncGroup: "nogroup",
+			RsyncRefuseOptions: []string{}, PrivatePort: 874, PrivateHostsAllow: []string{}},
 	}
 }
 
@@ -567,6 +605,7 @@ func (c *Config) validateRedirector(e *Error) {
 		c.problem(e, "serve.state_dir", "must not be empty")
 	}
 	c.checkDuration(e, "serve.release_check", c.Serve.ReleaseCheck, time.Second, time.Hour)
+	c.validateServe(e)
 	c.checkDuration(e, "probe.interval", c.Probe.Interval, time.Second, time.Hour)
 	c.checkDuration(e, "probe.timeout", c.Probe.Timeout, time.Second, time.Duration(c.Probe.Interval))
 	for _, n := range []struct {
@@ -626,6 +665,43 @@ func (c *Config) validateSync(e *Error) {
 		}
 		if j.Jitter < 0 || j.Every > 0 && j.Jitter > j.Every {
 			c.problemAt(e, key, key+".jitter", fmt.Sprintf("%s is out of range 0s..every", j.Jitter))
+		}
+	}
+}
+
+func (c *Config) validateServe(e *Error) {
+	v := &c.Serve
+	for _, l := range []struct{ key, addr string }{{"serve.listen", v.Listen}, {"serve.listen_tls", v.ListenTLS},
+		{"serve.metrics_listen", v.MetricsListen}} {
+		if l.addr == "" {
+			continue
+		}
+		if _, port, err := net.SplitHostPort(l.addr); err != nil || port == "" {
+			c.problem(e, l.key, fmt.Sprintf("%q is not HOST:PORT (\"\" turns it off)", l.addr))
+		}
+	}
+	if v.ListenTLS != "" && (v.TLSCert == "" || v.TLSKey == "") {
+		c.problem(e, "serve.listen_tls", "needs tls_cert and tls_key")
+	}
+	c.checkDuration(e, "serve.idle_timeout", v.IdleTimeout, 100*time.Millisecond, 10*time.Minute)
+	c.checkDuration(e, "serve.rsync_timeout", v.RsyncTimeout, 10*time.Second, 24*time.Hour)
+	for _, n := range []struct {
+		key       string
+		v, lo, hi int
+	}{{"serve.max_conns_per_ip", v.MaxConnsPerIP, 0, 10000}, {"serve.rsync_port", v.RsyncPort, 0, 65535},
+		{"serve.private_port", v.PrivatePort, 0, 65535}, {"serve.rsync_max_connections", v.RsyncMaxConnections, 0, 100000}} {
+		if n.v < n.lo || n.v > n.hi {
+			c.problem(e, n.key, fmt.Sprintf("%d is out of range %d..%d", n.v, n.lo, n.hi))
+		}
+	}
+	if v.PrivateModule != "" && len(v.PrivateHostsAllow) == 0 && v.PrivateUsersFile == "" {
+		c.problem(e, "serve.private_module", "needs private_hosts_allow or private_users_file: staged content is never open to all")
+	}
+	for _, h := range v.PrivateHostsAllow {
+		if _, err := netip.ParsePrefix(h); err != nil {
+			if _, aerr := netip.ParseAddr(h); aerr != nil {
+				c.problem(e, "serve.private_hosts_allow", fmt.Sprintf("%q is neither an address nor a CIDR", h))
+			}
 		}
 	}
 }

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +13,7 @@ import (
 
 	"github.com/mirrorkit/mirrorkit/internal/syncer"
 	"github.com/mirrorkit/mirrorkit/internal/syncer/synctest"
+	"github.com/mirrorkit/mirrorkit/internal/testutil"
 	"github.com/mirrorkit/mirrorkit/internal/testutil/rsyncd"
 )
 
@@ -117,5 +121,71 @@ func TestSyncCommand(t *testing.T) {
 	}
 	if r := c.run("sync", "--state-dir", state); r.code != exitUsage {
 		t.Fatalf("no jobs at all: exit %d %s", r.code, r.err)
+	}
+}
+
+// The daemon takes authenticated pushes and counts its runs in /metrics.
+func TestSyncDaemonPushAndMetrics(t *testing.T) {
+	c := newCLI(t)
+	up := filepath.Join(c.dir, "upstream")
+	os.MkdirAll(filepath.Join(up, "pub"), 0o755)
+	os.WriteFile(filepath.Join(up, "pub", "file"), []byte("content"), 0o644)
+	d := rsyncd.Start(t, rsyncd.Module{Name: "pub", Path: up})
+	token := filepath.Join(c.dir, "token")
+	os.WriteFile(token, []byte("s3cret-push-token-0123\n"), 0o600)
+	push, metrics := testutil.ClosedAddr(t), testutil.ClosedAddr(t)
+	cfg := filepath.Join(c.dir, "sync.toml")
+	os.WriteFile(cfg, []byte("[sync]\nstate_dir = \""+filepath.Join(c.dir, "state")+"\"\npush_listen = \""+push+
+		"\"\npush_token_file = \""+token+"\"\nmetrics_listen = \""+metrics+"\"\n\n[sync.jobs.pub]\nupstream = \""+d.URL("pub")+
+		"\"\ndest = \""+filepath.Join(c.dir, "mirror")+"\"\n"), 0o644)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan result, 1)
+	go func() { done <- c.runCtx(ctx, "", "--config", cfg, "sync", "--daemon") }()
+	defer func() {
+		cancel()
+		if r := <-done; r.code != 0 {
+			t.Errorf("sync daemon exit %d: %s", r.code, r.err)
+		}
+	}()
+	post := func(auth string) int {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+push+"/sync/pub", nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for post("") == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if code := post("Bearer wrong"); code != http.StatusUnauthorized {
+		t.Fatalf("wrong token: %d", code)
+	}
+	if code := post("Bearer s3cret-push-token-0123"); code != http.StatusAccepted {
+		t.Fatalf("push: %d", code)
+	}
+	for {
+		body := ""
+		if resp, err := http.Get("http://" + metrics + "/metrics"); err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			body = string(b)
+		}
+		if strings.Contains(body, `mirrorkit_sync_runs_total{job="pub",outcome="synced"} 1`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no synced run in the metrics:\n%.3000s", body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if b, err := os.ReadFile(filepath.Join(c.dir, "mirror", "pub", "file")); err != nil || string(b) != "content" {
+		t.Fatalf("pushed sync did not copy the file: %q %v", b, err)
 	}
 }

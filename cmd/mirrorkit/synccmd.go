@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/dustin/go-humanize"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
 	"github.com/mirrorkit/mirrorkit/internal/buildinfo"
@@ -257,7 +259,9 @@ func (a *app) printResult(asJSON bool, r syncer.Result) error {
 
 // syncDaemon runs the jobs on their schedules, and pushes, until ctx ends.
 func (a *app) syncDaemon(ctx context.Context, f *syncFlags, jobs []*syncer.Syncer, scheds []*syncer.Schedule) error {
-	agent := syncer.NewAgent(syncer.AgentOptions{Logger: a.log})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	agent := syncer.NewAgent(syncer.AgentOptions{Logger: a.log, OnResult: syncMetrics(reg)})
 	for i, s := range jobs {
 		sched := scheds[i]
 		if sched.Every <= 0 {
@@ -294,6 +298,13 @@ func (a *app) syncDaemon(ctx context.Context, f *syncFlags, jobs []*syncer.Synce
 		go func() { _ = hs.Serve(ln) }()
 		defer hs.Close()
 		a.log.Info("accepting sync pushes", "addr", ln.Addr().String())
+	}
+	if l := a.cfg.Sync.MetricsListen; l != "" {
+		stop, err := a.serveMetrics(ctx, l, reg)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	a.log.Info("sync agent running", "jobs", agent.Jobs())
 	if err := agent.Serve(ctx); err != nil && !errors.Is(err, context.Canceled) {
@@ -360,4 +371,33 @@ func (a *app) syncStatus() *cobra.Command {
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the status as JSON")
 	cmd.Flags().StringVar(&stateDir, "state-dir", "", "where the jobs' state is (config sync.state_dir)")
 	return cmd
+}
+
+// syncMetrics registers the sync agent's metrics and returns the function
+// that records each run.
+func syncMetrics(reg prometheus.Registerer) func(syncer.Result) {
+	runs := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "mirrorkit_sync_runs_total", Help: "Sync runs by job and outcome.",
+	}, []string{"job", "outcome"})
+	lastSuccess := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "mirrorkit_sync_last_success_timestamp_seconds", Help: "When the job last synced or found the upstream unchanged.",
+	}, []string{"job"})
+	duration := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "mirrorkit_sync_last_duration_seconds", Help: "How long the job's last run took.",
+	}, []string{"job"})
+	received := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "mirrorkit_sync_received_bytes_total", Help: "File data received from the upstream.",
+	}, []string{"job"})
+	reg.MustRegister(runs, lastSuccess, duration, received)
+	return func(r syncer.Result) {
+		runs.WithLabelValues(r.Job, string(r.Outcome)).Inc()
+		if r.Outcome == syncer.OutcomeQueued {
+			return
+		}
+		duration.WithLabelValues(r.Job).Set(r.Duration.Seconds())
+		received.WithLabelValues(r.Job).Add(float64(max(r.BytesReceived, 0)))
+		if r.Outcome == syncer.OutcomeSynced || r.Outcome == syncer.OutcomeUnchanged {
+			lastSuccess.WithLabelValues(r.Job).Set(float64(r.Finished.Unix()))
+		}
+	}
 }

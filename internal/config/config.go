@@ -231,6 +231,8 @@ type Sync struct {
 	PushListen string `toml:"push_listen" json:"push_listen"`
 	// PushTokenFile holds the bearer token pushes must carry.
 	PushTokenFile string `toml:"push_token_file" json:"push_token_file"`
+	// MetricsListen serves Prometheus /metrics in daemon mode; "" turns it off.
+	MetricsListen string `toml:"metrics_listen" json:"metrics_listen"`
 	// Jobs by name.
 	Jobs map[string]SyncJob `toml:"jobs" json:"jobs"`
 }
@@ -302,7 +304,7 @@ func Default() Config {
 		Geo: Geo{CityFiles: []string{}, ASNFiles: []string{}, ReloadInterval: Duration(time.Hour)},
 		Probe: Probe{Enabled: true, Interval: Duration(time.Minute), Timeout: Duration(10 * time.Second), Concurrency: 16,
 			DownAfter: 3, UpAfter: 2},
-		Sync: Sync{StateDir: "/var/lib/mirrorkit/sync", Jobs: map[string]SyncJob{}},
+		Sync: Sync{StateDir: "/var/lib/mirrorkit/sync", MetricsListen: "127.0.0.1:9467", Jobs: map[string]SyncJob{}},
 		Serve: Serve{StateDir: "/var/lib/mirrorkit/serve", ReleaseCheck: Duration(10 * time.Second),
 			Listen: ":8080", IdleTimeout: Duration(2 * time.Second), MaxConnsPerIP: 6, NoRange: []string{},
 			MetricsListen: "127.0.0.1:9466", RsyncPort: 873, RsyncModule: "pub", RsyncMaxConnections: 100,
@@ -627,6 +629,11 @@ func (c *Config) validateSync(e *Error) {
 	s := &c.Sync
 	if s.StateDir == "" {
 		c.problem(e, "sync.state_dir", "must not be empty")
+	}
+	if l := s.MetricsListen; l != "" {
+		if _, port, err := net.SplitHostPort(l); err != nil || port == "" {
+			c.problem(e, "sync.metrics_listen", fmt.Sprintf("%q is not HOST:PORT (\"\" turns metrics off)", l))
+		}
 	}
 	if l := s.PushListen; l != "" {
 		if _, port, err := net.SplitHostPort(l); err != nil || port == "" {

@@ -90,14 +90,18 @@ type AgentOptions struct {
 	Clock  Clock
 	// Rand seeds each job's jitter; nil uses a random seed.
 	Rand func() rand.Source
+	// OnResult, when set, sees the result of every run the agent starts
+	// (for metrics); it must be quick and safe for concurrent use.
+	OnResult func(Result)
 }
 
 // Agent is the daemon: it runs several jobs on their schedules and on
 // push triggers, in one process.
 type Agent struct {
-	log   *slog.Logger
-	clock Clock
-	rand  func() rand.Source
+	log      *slog.Logger
+	clock    Clock
+	rand     func() rand.Source
+	onResult func(Result)
 
 	mu      sync.Mutex
 	jobs    map[string]*agentJob
@@ -114,7 +118,10 @@ type agentJob struct {
 
 // NewAgent returns an agent with no jobs.
 func NewAgent(o AgentOptions) *Agent {
-	a := &Agent{log: o.Logger, clock: o.Clock, rand: o.Rand, jobs: map[string]*agentJob{}}
+	a := &Agent{log: o.Logger, clock: o.Clock, rand: o.Rand, onResult: o.OnResult, jobs: map[string]*agentJob{}}
+	if a.onResult == nil {
+		a.onResult = func(Result) {}
+	}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
@@ -179,7 +186,8 @@ func (a *Agent) Serve(ctx context.Context) error {
 			_ = j.sched.Loop(ctx, a.clock, a.rand(), func(ctx context.Context) {
 				// The Syncer logs the outcome; a failed run waits for
 				// the next slot like cron would.
-				_, _ = j.s.Run(ctx, RunOptions{Trigger: "every"})
+				res, _ := j.s.Run(ctx, RunOptions{Trigger: "every"})
+				a.onResult(res)
 			})
 		}()
 	}
@@ -216,7 +224,8 @@ func (a *Agent) Trigger(job string, o RunOptions) (bool, error) {
 	}
 	go func() {
 		defer a.wg.Done()
-		_, _ = h.Wait()
+		res, _ := h.Wait()
+		a.onResult(res)
 	}()
 	return h.Queued(), nil
 }

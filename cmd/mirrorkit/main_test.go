@@ -479,25 +479,6 @@ func TestExportSQLiteImportPostgres(t *testing.T) {
 	}
 }
 
-func TestDemo(t *testing.T) {
-	c := newCLI(t)
-	keep := filepath.Join(c.dir, "demo")
-	out := c.ok("demo", "--keep", keep)
-	for _, want := range []string{"master", "ftp-de", "acme-internal", "private", "mirror show ftp-de"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("demo output lacks %q:\n%s", want, out)
-		}
-	}
-	db := "sqlite:" + filepath.Join(keep, "mirrorkit.db")
-	var ms []registry.Mirror
-	if err := json.Unmarshal([]byte(c.ok("--db", db, "mirror", "list", "--json")), &ms); err != nil || len(ms) != 6 {
-		t.Fatalf("kept demo store: %d mirrors, %v", len(ms), err)
-	}
-	if r := c.run("demo", "--keep", keep); r.code != exitUsage {
-		t.Fatalf("demo into a used directory: exit %d", r.code)
-	}
-}
-
 func TestDBCommands(t *testing.T) {
 	c := newCLI(t)
 	var before dbStatus

@@ -258,6 +258,8 @@ only releases/, so Osaka gets the repository from someone else:
 Every mirror holding a file, in your order, and who is left out and why:
   %[1]s%[2]s?mirrorlist
   curl -s '%[1]s%[2]s?mirrorlist&json'
+The mirrors, their state and a map:   %[1]s/mirrors/
+The same as JSON:   curl -s %[1]s/api/v1/mirrors   (OpenAPI: %[1]s/api/v1/openapi.json)
 A metalink for aria2c:   aria2c %[1]s%[2]s.meta4
 Repository metadata is served by the redirector itself:
   curl -s %[1]s/repo/x86_64/repodata/repomd.xml

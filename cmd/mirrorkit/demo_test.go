@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -105,6 +106,19 @@ func TestDemo(t *testing.T) {
 	}
 	if r := get("/releases/42/iso/Demo-42-x86_64.iso", ""); r.StatusCode != http.StatusNotFound {
 		t.Fatalf("the staged release: %d", r.StatusCode)
+	}
+
+	// The public pages and the API show the network.
+	for path, want := range map[string]string{"/mirrors/": "frankfurt", "/mirrors/map.svg": "<svg", "/api/v1/mirrors": `"saopaulo"`} {
+		resp, err := http.Get("http://" + listen + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), want) {
+			t.Errorf("%s: %d, lacks %q", path, resp.StatusCode, want)
+		}
 	}
 
 	stop()

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -818,7 +819,9 @@ func TestRedirectorFollowsProbes(t *testing.T) {
 	origin := filepath.Join(c.dir, "origin")
 	os.MkdirAll(filepath.Join(origin, "pub"), 0o755)
 	os.WriteFile(filepath.Join(origin, "pub", "x.iso"), bytes.Repeat([]byte("x"), 10000), 0o644)
-	os.WriteFile(filepath.Join(origin, "TIME"), []byte("1767323045\n"), 0o644)
+	// A current trace: an old one would make the mirror stale by lag
+	// (probe.max_lag) and take it out for a reason this test is not about.
+	os.WriteFile(filepath.Join(origin, "TIME"), []byte(strconv.FormatInt(time.Now().Unix(), 10)+"\n"), 0o644)
 	web := nginx.Start(t, origin)
 	c.ok("catalog", "build", "--origin", origin)
 	c.ok("site", "add", "s")
@@ -855,6 +858,23 @@ func TestRedirectorFollowsProbes(t *testing.T) {
 		t.Fatalf("%s: still %d after 20 s, want %d", what, last, status)
 	}
 	await("a healthy mirror", http.StatusFound)
+	// The API shows it, with its scans read from the store.
+	resp, err := http.Get("http://" + listen + "/api/v1/mirrors/m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var detail struct {
+		Mirror struct {
+			State      string  `json:"state"`
+			LagSeconds float64 `json:"lag_seconds"`
+		} `json:"mirror"`
+		Scans []json.RawMessage `json:"scans"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&detail)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != 200 || detail.Mirror.State != "up" || len(detail.Scans) == 0 {
+		t.Fatalf("API: %d %v %+v", resp.StatusCode, err, detail)
+	}
 	scansBefore := strings.Count(c.ok("mirror", "scans", "m"), "\n")
 
 	// The mirror's trace file goes away: its probe fails, so the file is

@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/mirrorkit/mirrorkit/internal/clientip"
 	"github.com/mirrorkit/mirrorkit/internal/geo"
+	"github.com/mirrorkit/mirrorkit/internal/pages"
 	"github.com/mirrorkit/mirrorkit/internal/probe"
 	"github.com/mirrorkit/mirrorkit/internal/redirector"
 	"github.com/mirrorkit/mirrorkit/internal/registry"
@@ -79,8 +82,12 @@ answered from memory and keep working if the store goes away.`,
 			if err != nil {
 				return err
 			}
+			reg := prometheus.NewRegistry()
+			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+			metrics := redirector.NewMetrics(reg)
 			srv, err := redirector.New(redirector.Config{Origin: c.Origin, Fallback: c.Fallback, Status: c.Status,
-				Policy: pol, Clients: clients, AllowOverride: c.AllowOverride, Links: c.Links, Log: a.log, Locate: locate})
+				Policy: pol, Clients: clients, AllowOverride: c.AllowOverride, Links: c.Links, Log: a.log, Locate: locate,
+				Metrics: metrics, History: st.Scans})
 			if err != nil {
 				return err
 			}
@@ -89,11 +96,12 @@ answered from memory and keep working if the store goes away.`,
 			if err != nil {
 				return err
 			}
-			loader := &redirector.Loader{Store: st, Scans: svc, Server: srv, Embargoed: a.cfg.Registry.EmbargoedCountries, Log: a.log}
+			loader := &redirector.Loader{Store: st, Scans: svc, Server: srv, Embargoed: a.cfg.Registry.EmbargoedCountries, Log: a.log,
+				MaxLag: a.cfg.Probe.MaxLags(), Now: a.now}
 			var runner *probe.Runner
 			if p := a.cfg.Probe; p.Enabled {
 				tracker := &probe.Tracker{DownAfter: p.DownAfter, UpAfter: p.UpAfter}
-				loader.Health = &redirector.Health{Tracker: tracker, TraceFiles: a.cfg.Scan.TraceFiles, Changed: loader.Kick,
+				loader.Health = &redirector.Health{Tracker: tracker, TraceFiles: a.cfg.Scan.TraceFiles, Changed: loader.Kick, Metrics: metrics,
 					Rescan: func(ctx context.Context, m registry.Mirror) error {
 						a.log.Info("mirror is back up; rescanning it before it gets clients", "mirror", m.Name)
 						_, err := svc.ScanMirror(ctx, m)
@@ -101,7 +109,8 @@ answered from memory and keep working if the store goes away.`,
 					}}
 				loader.Health.Start(cmd.Context())
 				runner = &probe.Runner{Prober: &probe.Prober{Timeout: time.Duration(p.Timeout), Now: a.now}, Tracker: tracker,
-					Interval: time.Duration(p.Interval), Concurrency: p.Concurrency, Targets: loader.Health.Targets}
+					Interval: time.Duration(p.Interval), Concurrency: p.Concurrency, Targets: loader.Health.Targets,
+					Observe: metrics.ObserveProbe, RoundDone: metrics.ObserveProbeRound}
 			}
 			if err := loader.Refresh(cmd.Context()); err != nil {
 				return err
@@ -111,8 +120,6 @@ answered from memory and keep working if the store goes away.`,
 				go runner.Run(cmd.Context())
 			}
 
-			reg := prometheus.NewRegistry()
-			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 			if c.MetricsListen != "" {
 				stop, err := a.serveMetrics(cmd.Context(), c.MetricsListen, reg)
 				if err != nil {
@@ -124,8 +131,29 @@ answered from memory and keep working if the store goes away.`,
 			if err != nil {
 				return err
 			}
+			// The public pages live under /mirrors/; every other path is
+			// the redirector's (downloads, lists, metalinks, /api/).
+			po := pages.Options{APIURL: "/api/v1/mirrors"}
+			for _, f := range a.cfg.Geo.CityFiles {
+				if strings.Contains(strings.ToLower(filepath.Base(f)), "dbip") {
+					po.GeoCredit, po.GeoCreditURL = pages.DBIPCredit, pages.DBIPCreditURL // DB-IP's licence asks for it
+				}
+			}
+			pg, err := pages.New(srv.Network, po)
+			if err != nil {
+				return err
+			}
+			// A plain prefix switch, not http.ServeMux: the mux would answer
+			// "..", which the redirector refuses with 400, with a redirect.
+			mux := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if p := r.URL.Path; p == "/mirrors" || strings.HasPrefix(p, "/mirrors/") {
+					pg.ServeHTTP(w, r)
+					return
+				}
+				srv.ServeHTTP(w, r)
+			})
 			hs := &http.Server{
-				Handler: redirector.Instrument(srv, reg),
+				Handler: redirector.Instrument(mux, reg),
 				// Every connection is bounded: slow or idle clients cannot
 				// hold sockets, and headers cannot grow without limit.
 				ReadHeaderTimeout: 10 * time.Second,

@@ -176,6 +176,20 @@ type Probe struct {
 	// bring it back.
 	DownAfter int `toml:"down_after" json:"down_after"`
 	UpAfter   int `toml:"up_after" json:"up_after"`
+	// MaxLag is, by tier (0..3), how far behind the origin a mirror's
+	// trace may be before it is stale and gets no clients; 0 is no limit.
+	// It is per tier because a tier 2 mirror is, by design, one sync
+	// further from the origin than a tier 1.
+	MaxLag []Duration `toml:"max_lag" json:"max_lag"`
+}
+
+// MaxLags returns probe.max_lag as durations, by tier.
+func (p *Probe) MaxLags() []time.Duration {
+	out := make([]time.Duration, len(p.MaxLag))
+	for i, d := range p.MaxLag {
+		out[i] = time.Duration(d)
+	}
+	return out
 }
 
 // Serve configures the mirror side: `mirrorkit serve` and `mirrorkit release`.
@@ -303,7 +317,7 @@ func Default() Config {
 			RefreshInterval: Duration(30 * time.Second), MetricsListen: "127.0.0.1:9465"},
 		Geo: Geo{CityFiles: []string{}, ASNFiles: []string{}, ReloadInterval: Duration(time.Hour)},
 		Probe: Probe{Enabled: true, Interval: Duration(time.Minute), Timeout: Duration(10 * time.Second), Concurrency: 16,
-			DownAfter: 3, UpAfter: 2},
+			DownAfter: 3, UpAfter: 2, MaxLag: []Duration{Duration(24 * time.Hour), Duration(26 * time.Hour), Duration(48 * time.Hour), Duration(72 * time.Hour)}},
 		Sync: Sync{StateDir: "/var/lib/mirrorkit/sync", MetricsListen: "127.0.0.1:9467", Jobs: map[string]SyncJob{}},
 		Serve: Serve{StateDir: "/var/lib/mirrorkit/serve", ReleaseCheck: Duration(10 * time.Second),
 			Listen: ":8080", IdleTimeout: Duration(2 * time.Second), MaxConnsPerIP: 6, NoRange: []string{},
@@ -497,6 +511,7 @@ const (
 	minPieceSize   = 64 << 10
 	maxPieceSize   = 1 << 30
 	maxWorkers     = 256
+	maxTier        = 3 // registry tiers are 0..3
 )
 
 func (c *Config) validate(e *Error) {
@@ -616,6 +631,14 @@ func (c *Config) validateRedirector(e *Error) {
 	}{{"probe.concurrency", c.Probe.Concurrency, maxWorkers}, {"probe.down_after", c.Probe.DownAfter, 10}, {"probe.up_after", c.Probe.UpAfter, 10}} {
 		if n.v < 1 || n.v > n.max {
 			c.problem(e, n.key, fmt.Sprintf("%d is out of range 1..%d", n.v, n.max))
+		}
+	}
+	if len(c.Probe.MaxLag) != maxTier+1 {
+		c.problem(e, "probe.max_lag", fmt.Sprintf("has %d values; it needs one per tier 0..%d", len(c.Probe.MaxLag), maxTier))
+	}
+	for i, d := range c.Probe.MaxLag {
+		if v := time.Duration(d); v != 0 && (v < time.Minute || v > 365*24*time.Hour) {
+			c.problem(e, "probe.max_lag", fmt.Sprintf("tier %d: %s is out of range 1m..8760h (0 is no limit)", i, v))
 		}
 	}
 	for _, f := range c.Geo.ASNFiles {
@@ -935,6 +958,20 @@ func (c *Config) set(key, raw string) error {
 		}
 		v.SetBool(b)
 	case reflect.Slice:
+		if reflect.PointerTo(v.Type().Elem()).Implements(reflect.TypeFor[interface{ UnmarshalText([]byte) error }]()) {
+			// A list of durations or sizes: comma-separated, each parsed
+			// as the file would.
+			items := reflect.MakeSlice(v.Type(), 0, 4)
+			for i, s := range strings.Split(raw, ",") {
+				item := reflect.New(v.Type().Elem())
+				if err := item.Interface().(interface{ UnmarshalText([]byte) error }).UnmarshalText([]byte(strings.TrimSpace(s))); err != nil {
+					return fmt.Errorf("item %d: %w", i+1, err)
+				}
+				items = reflect.Append(items, item.Elem())
+			}
+			v.Set(items)
+			return nil
+		}
 		if v.Type().Elem().Kind() != reflect.String {
 			return fmt.Errorf("key %q is a list of tables; set it in the config file", key)
 		}

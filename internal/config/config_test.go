@@ -137,6 +137,11 @@ func TestBadConfigsNameTheKeyAndLine(t *testing.T) {
 				`m.toml:5: sync.jobs.fedora.upstream: upstream "ftp://x/": not an rsync daemon URL (want rsync://host[:port]/module/path or host::module/path): scheme "ftp"`,
 				`m.toml:7: sync.jobs.fedora.max_delete: 2 is not in (0, 1] (0.1 is 10% of the tree)`,
 				`m.toml:8: sync.jobs.fedora.every: 1s is out of range (0 for none, or 1m..168h)`}},
+		{"bad max_lag", "[probe]\nmax_lag = [\"24h\", \"10s\", \"0s\"]\n", nil,
+			[]string{"m.toml:2: probe.max_lag: has 3 values; it needs one per tier 0..3",
+				"m.toml:2: probe.max_lag: tier 1: 10s is out of range 1m..8760h (0 is no limit)"}},
+		{"bad max_lag variable", "", []string{"MIRRORKIT_PROBE_MAX_LAG=1h,2h,soon,4h"},
+			[]string{`MIRRORKIT_PROBE_MAX_LAG: probe.max_lag: item 3: "soon" is not a duration such as 30s, 5m or 4h`}},
 		{"bad variable", "", []string{"MIRRORKIT_STORE_MAX_OPEN_CONNS=many"},
 			[]string{`MIRRORKIT_STORE_MAX_OPEN_CONNS: store.max_open_conns: "many" is not an integer`}},
 		{"variable out of range", "", []string{"MIRRORKIT_STORE_MAX_OPEN_CONNS=-1"},
@@ -180,6 +185,23 @@ func TestAllowOutdated(t *testing.T) {
 	}
 	if c.Origin("redirector.allow_outdated") != "m.toml" {
 		t.Fatalf("origin %q", c.Origin("redirector.allow_outdated"))
+	}
+}
+
+func TestMaxLagFromVariable(t *testing.T) {
+	c, err := Parse("", nil, []string{"MIRRORKIT_PROBE_MAX_LAG=6h, 12h,0s,3d"})
+	if err == nil {
+		t.Fatal("3d accepted as a duration")
+	}
+	c, err = Parse("", nil, []string{"MIRRORKIT_PROBE_MAX_LAG=6h, 12h,0s,72h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Probe.MaxLags(); !slices.Equal(got, []time.Duration{6 * time.Hour, 12 * time.Hour, 0, 72 * time.Hour}) {
+		t.Fatalf("max_lag = %v", got)
+	}
+	if c.Origin("probe.max_lag") != "MIRRORKIT_PROBE_MAX_LAG" {
+		t.Fatalf("origin %q", c.Origin("probe.max_lag"))
 	}
 }
 

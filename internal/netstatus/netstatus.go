@@ -61,7 +61,10 @@ type Mirror struct {
 	// minus it (seconds), the age of its copy.
 	TraceTime  *time.Time `json:"trace_time,omitempty"`
 	LagSeconds *float64   `json:"lag_seconds,omitempty"`
-	Probes     []Probe    `json:"probes,omitempty"`
+	// MaxLagSeconds is the lag beyond which the mirror is stale, its
+	// tier's probe.max_lag; absent when its tier has no limit.
+	MaxLagSeconds *float64 `json:"max_lag_seconds,omitempty"`
+	Probes        []Probe  `json:"probes,omitempty"`
 }
 
 // Scan summarises one scan.

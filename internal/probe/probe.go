@@ -66,6 +66,10 @@ type Result struct {
 	Latency time.Duration `json:"latency"`
 	// Reason says why a probe failed, in words an operator can act on.
 	Reason string `json:"reason,omitempty"`
+	// Class sorts the reason into a few kinds for metrics (timeout,
+	// refused, reset, unreachable, dns, tls, http_status, other), so a
+	// dashboard can count failures without one series per message.
+	Class string `json:"class,omitempty"`
 }
 
 // Prober runs one probe of any protocol.
@@ -113,6 +117,7 @@ func (p *Prober) Probe(ctx context.Context, t Target) Result {
 	r.OK = err == nil
 	if err != nil {
 		r.Reason = reason(err, timeout)
+		r.Class = reasonClass(err)
 	}
 	return r
 }

@@ -67,6 +67,42 @@ func reason(err error, timeout time.Duration) string {
 	return err.Error()
 }
 
+// reasonClass sorts a probe error into the kinds reason distinguishes, in
+// the same order of precedence.
+func reasonClass(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	var (
+		status   *statusError
+		invalid  x509.CertificateInvalidError
+		hostname x509.HostnameError
+		unknown  x509.UnknownAuthorityError
+		record   tls.RecordHeaderError
+		dns      *net.DNSError
+		addrErr  *net.AddrError
+	)
+	switch {
+	case errors.As(err, &status):
+		return "http_status"
+	case errors.As(err, &invalid), errors.As(err, &hostname), errors.As(err, &unknown), errors.As(err, &record),
+		strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
+		return "tls"
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded), isTimeout(err):
+		return "timeout"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "refused"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "reset"
+	case errors.Is(err, syscall.ENETUNREACH), errors.Is(err, syscall.EHOSTUNREACH), errors.As(err, &addrErr):
+		return "unreachable"
+	case errors.As(err, &dns):
+		return "dns"
+	}
+	return "other"
+}
+
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()

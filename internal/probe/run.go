@@ -33,6 +33,10 @@ type Runner struct {
 	// Targets is called each round, so registry edits take effect at the
 	// next one.
 	Targets func() []Target
+	// Observe, when set, sees every probe's result, retries included
+	// (metrics); RoundDone how long each round took.
+	Observe   func(Result)
+	RoundDone func(time.Duration)
 }
 
 func (rn *Runner) interval() time.Duration {
@@ -83,6 +87,9 @@ func (rn *Runner) Round(ctx context.Context, targets []Target) []Result {
 						return // shutting down: not the mirror's fault
 					}
 					results[i] = r
+					if rn.Observe != nil {
+						rn.Observe(r)
+					}
 					if h := rn.Tracker.Record(r); r.OK || !h.Up {
 						break
 					}
@@ -105,7 +112,11 @@ func (rn *Runner) Run(ctx context.Context) {
 	t := time.NewTicker(rn.interval())
 	defer t.Stop()
 	for {
+		start := time.Now()
 		rn.Round(ctx, rn.Targets())
+		if rn.RoundDone != nil && ctx.Err() == nil {
+			rn.RoundDone(time.Since(start))
+		}
 		select {
 		case <-ctx.Done():
 			return

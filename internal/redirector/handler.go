@@ -1,6 +1,7 @@
 package redirector
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -21,8 +22,10 @@ import (
 	"github.com/mirrorkit/mirrorkit/internal/clientip"
 	"github.com/mirrorkit/mirrorkit/internal/country"
 	"github.com/mirrorkit/mirrorkit/internal/inventory"
+	"github.com/mirrorkit/mirrorkit/internal/netstatus"
 	"github.com/mirrorkit/mirrorkit/internal/policy"
 	"github.com/mirrorkit/mirrorkit/internal/selection"
+	"github.com/mirrorkit/mirrorkit/internal/store"
 )
 
 // Location is what geo data says about a client address.
@@ -56,6 +59,12 @@ type Config struct {
 	// Now is the clock that measures how long ago a file changed, for the
 	// policy's allowed lag of outdated mirrors; nil is time.Now.
 	Now func() time.Time
+	// Metrics, when set, counts outcomes, redirects by mirror and country,
+	// and shows the network's state.
+	Metrics *Metrics
+	// History returns a mirror's most recent scans for the API's mirror
+	// detail (store.Store.Scans); nil leaves them out.
+	History func(ctx context.Context, mirror string, limit int) ([]store.ScanRecord, error)
 }
 
 // Server is the redirector's HTTP handler.
@@ -63,7 +72,9 @@ type Server struct {
 	cfg   Config
 	root  *os.Root
 	state atomic.Pointer[State]
-	rnds  sync.Pool
+	// network is the public picture of the network, rebuilt with the state.
+	network atomic.Pointer[netstatus.Network]
+	rnds    sync.Pool
 }
 
 // New builds a server; SetState must be called before it answers requests.
@@ -106,7 +117,22 @@ func New(cfg Config) (*Server, error) {
 }
 
 // SetState makes st the state every following request reads.
-func (s *Server) SetState(st *State) { s.state.Store(st) }
+func (s *Server) SetState(st *State) {
+	if s.cfg.Metrics != nil && st.redirects == nil {
+		st.redirects = s.cfg.Metrics.forTable(st.Table)
+	}
+	s.state.Store(st)
+}
+
+// SetNetwork makes n the public picture the API (and pages) show.
+func (s *Server) SetNetwork(n *netstatus.Network) {
+	s.network.Store(n)
+	s.cfg.Metrics.network(n)
+}
+
+// Network returns the current public picture of the network; nil before
+// the first refresh. It is never modified: callers may keep and read it.
+func (s *Server) Network() *netstatus.Network { return s.network.Load() }
 
 // Close releases the origin directory.
 func (s *Server) Close() error {
@@ -117,18 +143,30 @@ func (s *Server) Close() error {
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	m := s.cfg.Metrics
+	// The API owns the whole /api/ prefix (see APIPrefix), before any
+	// file lookup, so a catalog path can never shadow it nor it a file
+	// silently: the loader warns about a catalog with a top-level /api.
+	if isAPI(r.URL.Path) {
+		m.count(outAPI)
+		s.serveAPI(w, r)
+		return
+	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		m.count(outMethodNotAllowed)
 		w.Header().Set("Allow", "GET, HEAD")
 		http.Error(w, "only GET and HEAD", http.StatusMethodNotAllowed)
 		return
 	}
 	p, dir, err := cleanPath(r.URL)
 	if err != nil {
+		m.count(outBadRequest)
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
 	st := s.state.Load()
 	if st == nil {
+		m.count(outUnavailable)
 		http.Error(w, "starting up", http.StatusServiceUnavailable)
 		return
 	}
@@ -149,35 +187,40 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if !ok {
 		if children, isDir := st.cat.children[p]; isDir {
+			m.count(outIndex)
 			s.index(w, r, p, dir, children)
 			return
 		}
+		m.count(outNotFound)
 		notFound(w)
 		return
 	}
 	f, _ := st.Inv.File(id)
 	if f.Staged || dir {
+		m.count(outNotFound)
 		notFound(w) // staged content is indistinguishable from missing
 		return
 	}
-	req := selection.Request{Holders: st.Inv.Holders(id), Size: f.Size, HTTPS: s.isHTTPS(r), Outdated: s.outdated(st, p, id)}
-	addr, _ := s.cfg.Clients.Addr(r)
-	req.Client = s.client(r, addr)
+	req := s.request(st, r, p, id, f.Size)
 	if st.embargo[req.Client.Country] {
+		m.count(outEmbargoed)
 		http.Error(w, fmt.Sprintf("downloads are not offered to %s: export regulations the project must follow forbid it", req.Client.Country), http.StatusForbidden)
 		return
 	}
 	rnd := s.rnds.Get().(*rand.Rand)
 	defer s.rnds.Put(rnd)
 	if r.URL.RawQuery != "" && r.URL.Query().Has("mirrorlist") {
+		m.count(outList)
 		s.serveList(w, r, s.mirrorList(st, &req, rnd, p, id))
 		return
 	}
 	if metalinkV4 || metalinkV3 {
+		m.count(outMetalink)
 		s.serveMetalink(w, r, st, &req, rnd, p, id, metalinkV4)
 		return
 	}
 	if s.root != nil && s.cfg.Policy.Decide(p, f.Size) != policy.Redirect {
+		m.count(outServedLocally)
 		digest(w, st, id)
 		s.serveLocal(w, r, p)
 		return
@@ -189,7 +232,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.fallback(w, r, p, req.HTTPS)
 		return
 	}
-	m, _ := st.Table.Mirror(choice.Slot)
+	m.redirected(st, choice.Slot, req.Client.Country)
+	mi, _ := st.Table.Mirror(choice.Slot)
 	ep := escapePath(p)[1:]
 	// Every header value of the redirect shares one allocation.
 	hs := headerSet{h: w.Header(), vals: make([]string, 0, 4+len(next))}
@@ -199,7 +243,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		hs.digest(st, id)
 		hs.links(st, &req, ep, next)
 	}
-	s.redirect(w, r, &hs, mirrorURL(m.URLs.HTTPS, m.URLs.HTTP, req.HTTPS)+ep)
+	s.redirect(w, r, &hs, mirrorURL(mi.URLs.HTTPS, mi.URLs.HTTP, req.HTTPS)+ep)
+}
+
+// request is the selection request for the file id at p: its holders, the
+// client's scheme, address and location.
+func (s *Server) request(st *State, r *http.Request, p string, id inventory.FileID, size int64) selection.Request {
+	req := selection.Request{Holders: st.Inv.Holders(id), Size: size, HTTPS: s.isHTTPS(r), Outdated: s.outdated(st, p, id)}
+	addr, _ := s.cfg.Clients.Addr(r)
+	req.Client = s.client(r, addr)
+	return req
 }
 
 // headerSet sets response headers whose values live in one preallocated
@@ -333,15 +386,18 @@ func (s *Server) redirect(w http.ResponseWriter, r *http.Request, hs *headerSet,
 // else a configured fallback mirror of the right scheme.
 func (s *Server) fallback(w http.ResponseWriter, r *http.Request, p string, wantHTTPS bool) {
 	if s.root != nil {
+		s.cfg.Metrics.fellBack(fallbackOrigin)
 		s.serveLocal(w, r, p)
 		return
 	}
 	for _, base := range s.cfg.Fallback {
 		if !wantHTTPS || strings.HasPrefix(base, "https://") {
+			s.cfg.Metrics.fellBack(fallbackMirror)
 			s.redirect(w, r, &headerSet{h: w.Header()}, strings.TrimSuffix(base, "/")+escapePath(p))
 			return
 		}
 	}
+	s.cfg.Metrics.fellBack(fallbackNone)
 	http.Error(w, "no mirror holds the current version of this file right now; try again later", http.StatusServiceUnavailable)
 }
 

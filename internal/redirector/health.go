@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/mirrorkit/mirrorkit/internal/inventory"
+	"github.com/mirrorkit/mirrorkit/internal/netstatus"
 	"github.com/mirrorkit/mirrorkit/internal/probe"
 	"github.com/mirrorkit/mirrorkit/internal/registry"
 	"github.com/mirrorkit/mirrorkit/internal/selection"
@@ -26,6 +27,8 @@ type Health struct {
 	// Changed is called when a mirror's fitness changed, so the state is
 	// rebuilt at once instead of at the next refresh.
 	Changed func()
+	// Metrics, when set, records the rescans.
+	Metrics *Metrics
 
 	mu      sync.Mutex
 	targets []probe.Target
@@ -67,7 +70,9 @@ func (h *Health) cameBack(ctx context.Context, id int64, at time.Time) {
 		return
 	}
 	go func() {
-		_ = h.Rescan(ctx, m) // a failure leaves it waiting for the next scan
+		start := time.Now()
+		err := h.Rescan(ctx, m) // a failure leaves it waiting for the next scan
+		h.Metrics.observeRescan(time.Since(start), err)
 		h.mu.Lock()
 		delete(h.scanning, id)
 		h.mu.Unlock()
@@ -118,16 +123,8 @@ func (h *Health) probePath(m registry.Mirror, snap *inventory.Snapshot) string {
 // has answers over at least one address family, and, if it came back up
 // lately, it has been scanned since. lastGood is its last good scan.
 func (h *Health) state(m registry.Mirror, lastGood time.Time) (probed, up bool) {
-	up = true
-	for _, hl := range h.Tracker.Mirror(m.ID) {
-		if hl.Protocol != registry.HTTP && hl.Protocol != registry.HTTPS || !hl.Known {
-			continue
-		}
-		probed = true
-		if !anyFamilyUp(h.Tracker, hl.MirrorID, hl.Protocol) {
-			up = false
-		}
-	}
+	probed, down := netstatus.ProbesDown(h.Tracker.Mirror(m.ID))
+	up = len(down) == 0
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if at, ok := h.back[m.ID]; ok {
@@ -140,13 +137,13 @@ func (h *Health) state(m registry.Mirror, lastGood time.Time) (probed, up bool) 
 	return probed, up
 }
 
-func anyFamilyUp(t *probe.Tracker, id int64, p registry.Protocol) bool {
-	for _, f := range []probe.Family{probe.IPv4, probe.IPv6} {
-		if hl := t.Health(probe.Key{MirrorID: id, Protocol: p, Family: f}); hl.Known && hl.Up {
-			return true
-		}
-	}
-	return false
+// waiting reports whether a mirror came back up and waits for its rescan
+// (after apply has cleared the ones scanned since).
+func (h *Health) waiting(id int64) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	_, ok := h.back[id]
+	return ok
 }
 
 // apply sets the probe part of a mirror's selection state.

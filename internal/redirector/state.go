@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/mirrorkit/mirrorkit/internal/catalog"
 	"github.com/mirrorkit/mirrorkit/internal/inventory"
 	"github.com/mirrorkit/mirrorkit/internal/scan"
@@ -21,6 +23,9 @@ type State struct {
 	embargo map[string]bool
 	// geo is each slot's country in lower case, for Link headers.
 	geo []string
+	// redirects is each slot's redirect counter, resolved when the state
+	// is published (Server.SetState); nil without metrics.
+	redirects []prometheus.Counter
 }
 
 // Catalog is what the redirector derives from one catalog build: digests,
@@ -34,6 +39,9 @@ type Catalog struct {
 	// need (every hash, piece hashes).
 	entries []catalog.Entry
 	byID    []int32
+	// files counts the public (not staged) files, the catalog's size as
+	// the public sees it.
+	files int
 }
 
 // Child is one entry of a directory index.
@@ -57,6 +65,9 @@ func NewCatalog(entries []catalog.Entry) *Catalog {
 	for _, e := range entries {
 		if e.Staged || (e.Type != scan.File && e.Type != scan.Dir) {
 			continue
+		}
+		if e.Type == scan.File {
+			c.files++
 		}
 		if len(e.SHA256) == 64 {
 			// A malformed digest (never written by the catalog) stays unknown.

@@ -21,6 +21,8 @@ func (t *Table) Explain(req *Request, slot int) []string {
 	switch {
 	case !m.Enabled:
 		add("disabled")
+	case !m.State.Fresh && m.State.StaleReason != "":
+		add("stale: %s", m.State.StaleReason)
 	case !m.State.Fresh:
 		add("stale: no good scan recently")
 	case m.State.Probed && !m.State.Up:

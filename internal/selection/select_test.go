@@ -132,6 +132,9 @@ func TestFiltersAndReasons(t *testing.T) {
 	}{
 		{"disabled", func(m *Mirror, _ *Request) { m.Enabled = false }, "disabled"},
 		{"stale", func(m *Mirror, _ *Request) { m.State.Fresh = false }, "stale"},
+		{"stale by lag", func(m *Mirror, _ *Request) {
+			m.State = State{Fresh: false, StaleReason: "trace 30h old, over tier 1's maximum lag of 26h"}
+		}, "stale: trace 30h old, over tier 1's maximum lag of 26h"},
 		{"down", func(m *Mirror, _ *Request) { m.State = State{Fresh: true, Probed: true, Up: false} }, "down"},
 		{"https request to http-only", func(m *Mirror, r *Request) { m.URLs.HTTPS = ""; r.HTTPS = true }, "never sent to http"},
 		{"ipv6 client", func(m *Mirror, r *Request) { r.Client.Addr = netip.MustParseAddr("2001:db8::7") }, "IPv6"},

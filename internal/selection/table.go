@@ -40,8 +40,12 @@ func (s *Set) Count() int {
 // State is what the network knows about a mirror right now, beyond its
 // registration.
 type State struct {
-	// Fresh: its last good scan is recent enough (not stale).
+	// Fresh: its last good scan is recent enough and its trace within its
+	// tier's maximum lag (not stale).
 	Fresh bool
+	// StaleReason says why it is not fresh, for Explain; "" gives a
+	// generic reason.
+	StaleReason string
 	// Probed: probes have an opinion; Up is that opinion. A mirror nobody
 	// has probed yet is not held against it.
 	Probed, Up bool

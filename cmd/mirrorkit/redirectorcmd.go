@@ -85,9 +85,17 @@ answered from memory and keep working if the store goes away.`,
 			reg := prometheus.NewRegistry()
 			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 			metrics := redirector.NewMetrics(reg)
+			// health is set below, before the server answers anyone.
+			var health *redirector.Health
+			probeHistory := func(name string) []probe.Result {
+				if health == nil {
+					return nil
+				}
+				return health.History(name)
+			}
 			srv, err := redirector.New(redirector.Config{Origin: c.Origin, Fallback: c.Fallback, Status: c.Status,
 				Policy: pol, Clients: clients, AllowOverride: c.AllowOverride, Links: c.Links, Log: a.log, Locate: locate,
-				Metrics: metrics, History: st.Scans})
+				Metrics: metrics, ScanHistory: st.Scans, ProbeHistory: probeHistory})
 			if err != nil {
 				return err
 			}
@@ -108,6 +116,7 @@ answered from memory and keep working if the store goes away.`,
 						return err
 					}}
 				loader.Health.Start(cmd.Context())
+				health = loader.Health
 				runner = &probe.Runner{Prober: &probe.Prober{Timeout: time.Duration(p.Timeout), Now: a.now}, Tracker: tracker,
 					Interval: time.Duration(p.Interval), Concurrency: p.Concurrency, Targets: loader.Health.Targets,
 					Observe: metrics.ObserveProbe, RoundDone: metrics.ObserveProbeRound}
@@ -133,7 +142,7 @@ answered from memory and keep working if the store goes away.`,
 			}
 			// The public pages live under /mirrors/; every other path is
 			// the redirector's (downloads, lists, metalinks, /api/).
-			po := pages.Options{APIURL: "/api/v1/mirrors"}
+			po := pages.Options{APIURL: "/api/v1/mirrors", History: srv.MirrorHistory}
 			for _, f := range a.cfg.Geo.CityFiles {
 				if strings.Contains(strings.ToLower(filepath.Base(f)), "dbip") {
 					po.GeoCredit, po.GeoCreditURL = pages.DBIPCredit, pages.DBIPCreditURL // DB-IP's licence asks for it

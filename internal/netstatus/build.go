@@ -117,7 +117,9 @@ func Round(d time.Duration) time.Duration {
 
 // ProbesDown applies the redirector's rule to a mirror's probe health:
 // clients go to HTTP(S) only, so the mirror is down when one of its HTTP(S)
-// protocols has answered over no address family. probed is false while no
+// protocols answers over no address family. A family answers when it is up
+// and its last probe worked: a failing one is out at once, before the
+// tracker's hysteresis confirms it down. probed is false while no
 // HTTP(S) probe has a result (a new mirror is not held against). down lists
 // the protocols that are down, each with the failures' reasons.
 func ProbesDown(hs []probe.Health) (probed bool, down []string) {
@@ -138,9 +140,12 @@ func ProbesDown(hs []probe.Health) (probed bool, down []string) {
 			byProto[h.Protocol] = ps
 			order = append(order, h.Protocol)
 		}
-		if h.Up {
+		switch {
+		case h.Up && !h.Failing:
 			ps.up = true
-		} else if h.Reason != "" {
+		case h.Up: // failing, not yet confirmed down: no clients meanwhile
+			ps.reasons = append(ps.reasons, fmt.Sprintf("%s (%s, %d failed %s in a row, retrying)", h.Reason, h.Family, h.Streak, plural(h.Streak, "probe")))
+		case h.Reason != "":
 			ps.reasons = append(ps.reasons, h.Reason+" ("+h.Family.String()+")")
 		}
 	}
@@ -157,11 +162,18 @@ func ProbesDown(hs []probe.Health) (probed bool, down []string) {
 	return probed, down
 }
 
-// ScanOf summarises a stored scan for the public.
+// ScanOf summarises a stored scan for the public, with the lag the mirror
+// showed at the time (the scan's end minus the trace it read).
 func ScanOf(r store.ScanRecord) Scan {
-	return Scan{At: r.FinishedAt.UTC(), OK: r.OK, Protocol: r.Protocol, Current: r.Current, Stale: r.Stale,
+	s := Scan{At: r.FinishedAt.UTC(), OK: r.OK, Protocol: r.Protocol, Current: r.Current, Stale: r.Stale,
 		Missing: r.Missing, Claimed: r.Claimed, Error: r.Error,
 		DurationMs: max(0, r.FinishedAt.Sub(r.StartedAt).Milliseconds())}
+	if r.TraceTime != nil {
+		t := r.TraceTime.UTC()
+		lag := math.Round(max(0, r.FinishedAt.Sub(t).Seconds()))
+		s.TraceTime, s.LagSeconds = &t, &lag
+	}
+	return s
 }
 
 // Build draws the network: every public mirror, sorted by name, with its
@@ -208,8 +220,8 @@ func mirror(m registry.Mirror, site registry.Site, in Inputs, now time.Time) Mir
 		if !h.Known {
 			continue
 		}
-		pm.Probes = append(pm.Probes, Probe{Protocol: h.Protocol, Family: h.Family.String(), Up: h.Up,
-			Since: h.Since.UTC(), Last: h.Last.UTC(), LatencyMs: math.Round(float64(h.Latency.Microseconds())/10) / 100,
+		pm.Probes = append(pm.Probes, Probe{Protocol: h.Protocol, Family: h.Family.String(), Up: h.Up, Failing: h.Failing,
+			Since: h.Since.UTC(), Last: h.Last.UTC(), LatencyMs: millis(h.Latency),
 			Reason: h.Reason})
 	}
 
@@ -280,4 +292,11 @@ func copyFloat(f *float64) *float64 {
 	}
 	v := *f
 	return &v
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return word
+	}
+	return word + "s"
 }

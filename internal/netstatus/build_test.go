@@ -172,4 +172,14 @@ func TestProbesDown(t *testing.T) {
 	if probed, down := ProbesDown(hs); !probed || !slices.Equal(down, []string{"http: 404 on /TIME (ipv4)"}) {
 		t.Fatalf("down %q", down)
 	}
+	// A failing family is out before it is confirmed down; the other
+	// family still carries the protocol.
+	failing := health(1, registry.HTTPS, probe.IPv6, true, "connection refused")
+	failing.Failing, failing.Streak = true, 1
+	if _, down := ProbesDown([]probe.Health{failing}); !slices.Equal(down, []string{"https: connection refused (ipv6, 1 failed probe in a row, retrying)"}) {
+		t.Fatalf("failing: down %q", down)
+	}
+	if _, down := ProbesDown([]probe.Health{failing, health(1, registry.HTTPS, probe.IPv4, true, "")}); down != nil {
+		t.Fatalf("failing on one family of two: down %q", down)
+	}
 }

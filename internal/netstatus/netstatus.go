@@ -78,17 +78,24 @@ type Scan struct {
 	Claimed    int       `json:"claimed"`
 	Error      string    `json:"error,omitempty"`
 	DurationMs int64     `json:"duration_ms"`
+	// TraceTime is the upstream trace the scan read; LagSeconds the
+	// mirror's lag then (At minus TraceTime). Absent when none was read.
+	TraceTime  *time.Time `json:"trace_time,omitempty"`
+	LagSeconds *float64   `json:"lag_seconds,omitempty"`
 }
 
 // Probe is the state of one protocol over one address family.
 type Probe struct {
-	Protocol  registry.Protocol `json:"protocol"`
-	Family    string            `json:"family"` // "ipv4" or "ipv6"
-	Up        bool              `json:"up"`
-	Since     time.Time         `json:"since"`
-	Last      time.Time         `json:"last"`
-	LatencyMs float64           `json:"latency_ms"`
-	Reason    string            `json:"reason,omitempty"`
+	Protocol registry.Protocol `json:"protocol"`
+	Family   string            `json:"family"` // "ipv4" or "ipv6"
+	Up       bool              `json:"up"`
+	// Failing: the last probe failed; the mirror gets no clients over
+	// this protocol until one works, though it is not confirmed down yet.
+	Failing   bool      `json:"failing,omitempty"`
+	Since     time.Time `json:"since"`
+	Last      time.Time `json:"last"`
+	LatencyMs float64   `json:"latency_ms"`
+	Reason    string    `json:"reason,omitempty"`
 }
 
 // Mirror returns the named mirror.

@@ -49,7 +49,7 @@ func TestChromium(t *testing.T) {
 
 	n := fixture()
 	h, err := pages.New(func() *netstatus.Network { return n }, pages.Options{
-		Title: "Example Linux mirrors", GeoCredit: pages.DBIPCredit, GeoCreditURL: pages.DBIPCreditURL,
+		Title: "Example Linux mirrors", GeoCredit: pages.DBIPCredit, GeoCreditURL: pages.DBIPCreditURL, History: history,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -109,7 +109,8 @@ func TestChromium(t *testing.T) {
 		}
 		text := visibleText(doc)
 		for _, want := range []string{"us-nyc", "✕ down", "https over IPv4: connection refused", "https over IPv6: connection refused",
-			"rsync: connection refused", "NYC Co-op", "New York, United States", "4 min ago"} {
+			"rsync: connection refused", "NYC Co-op", "New York, United States", "4 min ago",
+			"8 of 12 probes answered", "Recent failures", "https over IPv4: connection refused"} {
 			if !strings.Contains(text, want) {
 				t.Errorf("visible text of the mirror page lacks %q", want)
 			}
@@ -127,6 +128,10 @@ func TestChromium(t *testing.T) {
 		{"list-phone", "/mirrors/", "390,844", []string{up, stale, down}},
 		{"mirror-desktop", "/mirrors/us-nyc", "1280,1600", []string{down}},
 		{"mirror-phone", "/mirrors/fr-par", "390,844", []string{stale}},
+		// The history sections: us-nyc's probe strip (green, then red),
+		// fr-par's lag bars (green, then over the maximum).
+		{"mirror-probes", "/mirrors/us-nyc", "1280,2000", []string{up, down}},
+		{"mirror-lag", "/mirrors/fr-par", "1280,2000", []string{up, stale}},
 		{"map", "/mirrors/map.svg", "1200,480", []string{up, stale, down}},
 	}
 	for _, s := range shots {

@@ -1,6 +1,8 @@
 package pages_test
 
 import (
+	"context"
+	"slices"
 	"time"
 
 	"github.com/mirrorkit/mirrorkit/internal/netstatus"
@@ -116,4 +118,44 @@ func fixture() *netstatus.Network {
 		totals[m.State]++
 	}
 	return &netstatus.Network{Generated: generated, Files: 1234, CatalogBuilt: at(time.Hour), Totals: totals, Mirrors: ms}
+}
+
+// history is the fixture's History source: fr-par fell behind over six
+// scans (the last two beyond its 12 h maximum), us-nyc's HTTPS probes
+// started failing four minutes ago, de-fra answered everything; the store
+// "is away" for au-syd.
+func history(_ context.Context, name string) netstatus.History {
+	at := func(d time.Duration) time.Time { return generated.Add(-d) }
+	h := netstatus.History{Scans: []netstatus.Scan{}, Probes: []netstatus.ProbeResult{}}
+	if m, ok := fixture().Mirror(name); ok && m.LastScan != nil {
+		h.Scans = append(h.Scans, *m.LastScan)
+	}
+	switch name {
+	case "au-syd":
+		h.Scans = h.Scans[:0]
+		h.ScansError = "scan history unavailable right now"
+	case "fr-par":
+		h.Scans = h.Scans[:0]
+		for i := range 6 { // newest first
+			lag := float64(26-4*i) * 3600
+			end := at(time.Duration(i*4+1) * time.Hour)
+			trace := end.Add(-time.Duration(lag) * time.Second)
+			h.Scans = append(h.Scans, netstatus.Scan{At: end, OK: true, Protocol: "rsync", Current: 990, Stale: 10, Claimed: 1000,
+				DurationMs: 3100, TraceTime: &trace, LagSeconds: &lag})
+		}
+	}
+	probes := map[string][]netstatus.ProbeResult{}
+	for i := 11; i >= 0; i-- { // twelve rounds, a minute apart, oldest first
+		t := at(time.Duration(i)*time.Minute + 20*time.Second)
+		probes["de-fra"] = append(probes["de-fra"], netstatus.ProbeResult{At: t, Protocol: registry.HTTPS, Family: "ipv4", OK: true, LatencyMs: 9.8})
+		fail := i < 4
+		r := netstatus.ProbeResult{At: t, Protocol: registry.HTTPS, Family: "ipv4", OK: !fail, LatencyMs: 30}
+		if fail {
+			r.Reason, r.LatencyMs = "connection refused", 0.4
+		}
+		probes["us-nyc"] = append(probes["us-nyc"], r)
+	}
+	h.Probes = probes[name]
+	slices.Reverse(h.Probes) // History is newest first
+	return h
 }

@@ -2,6 +2,7 @@ package pages
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -43,6 +44,10 @@ type Options struct {
 	// MaxAge is the Cache-Control max-age of pages and the map; default 30 s,
 	// about how often the model is rebuilt.
 	MaxAge time.Duration
+	// History, when set, gives a mirror's page its recent scans (with the
+	// lag each saw) and probes; without it the page shows the last scan.
+	// It is called per request for public mirrors only.
+	History func(ctx context.Context, mirror string) netstatus.History
 }
 
 // The Content-Security-Policy of every response: nothing but the page's own
@@ -243,8 +248,13 @@ func (h *handler) serveMirror(w http.ResponseWriter, r *http.Request) {
 		h.errorPage(w, r, n, http.StatusNotFound, "Not found", fmt.Sprintf("There is no public mirror named %q.", name))
 		return
 	}
+	var hist *netstatus.History
+	if h.opts.History != nil {
+		hs := h.opts.History(r.Context(), name)
+		hist = &hs
+	}
 	var b bytes.Buffer
-	if err := h.mirror.Execute(&b, h.buildMirror(n, m)); err != nil {
+	if err := h.mirror.Execute(&b, h.buildMirror(n, m, hist)); err != nil {
 		h.unavailable(w, r, err)
 		return
 	}

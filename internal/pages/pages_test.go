@@ -167,6 +167,55 @@ func TestMirrorPage(t *testing.T) {
 	}
 }
 
+// TestMirrorHistory: with a history source, a mirror's page draws its
+// probes and its lag over the recent scans, each with a text equivalent.
+func TestMirrorHistory(t *testing.T) {
+	h := newPages(t, fixture(), pages.Options{History: history})
+	b := body(t, get(t, h, "/mirrors/us-nyc"))
+	for _, want := range []string{
+		"https over IPv4", "8 of 12 probes answered since 2026-06-01 11:48 UTC; median latency 30 ms",
+		`<rect class="state-down"`, "<title>2026-06-01 11:59 UTC: connection refused</title>",
+		"<h3>Recent failures</h3>", ": https over IPv4: connection refused</li>",
+	} {
+		if !strings.Contains(b, want) {
+			t.Errorf("us-nyc page lacks %s", want)
+		}
+	}
+	if n := strings.Count(b, `<rect class="state-`); n != 12 {
+		t.Errorf("us-nyc strip has %d cells, want 12", n)
+	}
+	if n := strings.Count(b, "connection refused</li>"); n != 4+2 { // four failures, two reasons
+		t.Errorf("us-nyc lists %d failure lines, want 4 failures and the two reasons above", n)
+	}
+
+	b = body(t, get(t, h, "/mirrors/fr-par"))
+	for _, want := range []string{
+		"Lag at each of the last 6 scans that read a trace, oldest first; the latest 26 h, the maximum 12 h",
+		`<line class="limit"`, "<td data-label=\"Lag\">26 h</td>", "<td data-label=\"Lag\">6 h</td>",
+		"2026-06-01 11:00 UTC: 26 h behind, over the maximum",
+	} {
+		if !strings.Contains(b, want) {
+			t.Errorf("fr-par page lacks %s", want)
+		}
+	}
+	// Bars beyond the maximum are drawn stale: 26 h, 22 h, 18 h, 14 h.
+	if n := strings.Count(b, `<rect class="state-stale"`); n != 4 {
+		t.Errorf("fr-par chart has %d bars over the maximum, want 4", n)
+	}
+	if strings.Contains(b, "Probe history</h2>\n<ul") {
+		t.Error("fr-par has no probe history but the page draws one")
+	}
+
+	b = body(t, get(t, h, "/mirrors/au-syd"))
+	if !strings.Contains(b, "scan history unavailable right now.") || strings.Contains(b, "Not scanned yet.") {
+		t.Error("au-syd page does not say the scan history is unavailable")
+	}
+	b = body(t, get(t, h, "/mirrors/de-fra"))
+	if !strings.Contains(b, "No failed probe in this history.") || !strings.Contains(b, "12 of 12 probes answered") {
+		t.Error("de-fra page does not show a clean probe history")
+	}
+}
+
 // TestHostileValues: sponsors and URLs come from mirror operators. None of
 // them may become markup or a script link on any page.
 func TestHostileValues(t *testing.T) {

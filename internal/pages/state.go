@@ -40,8 +40,13 @@ func viewState(s netstatus.State) stateView {
 }
 
 // probeState and scanState reuse the state looks for a probe or scan result.
-func probeState(up bool) stateView {
-	if up {
+func probeState(up, failing bool) stateView {
+	switch {
+	case up && failing:
+		v := viewState(netstatus.Down)
+		v.Label = "failing"
+		return v
+	case up:
 		return viewState(netstatus.Up)
 	}
 	return viewState(netstatus.Down)

@@ -99,6 +99,11 @@ type mirrorPage struct {
 	LastGoodScan stampView
 	Probes       []probeView
 	Scans        []scanView
+	// ScansNote says why the scan history is missing, when it is.
+	ScansNote   string
+	LagChart    lagChart
+	ProbeTracks []probeTrack
+	Failures    []probeFailure
 }
 
 type probeView struct {
@@ -118,6 +123,7 @@ type scanView struct {
 	Current, Stale, Missing, Claimed int
 	Took                             string
 	Error                            string
+	Lag                              string
 }
 
 type errorPage struct {
@@ -203,7 +209,9 @@ func unknownLast(a, b string) int {
 	return strings.Compare(a, b)
 }
 
-func (h *handler) buildMirror(n *netstatus.Network, m netstatus.Mirror) mirrorPage {
+// buildMirror lays out a mirror's page; hist is nil when the pages have no
+// history source.
+func (h *handler) buildMirror(n *netstatus.Network, m netstatus.Mirror, hist *netstatus.History) mirrorPage {
 	p := mirrorPage{Site: h.site, Generated: n.Generated, M: h.viewMirror(m, n.Generated)}
 	if m.LastGoodScan != nil {
 		p.LastGoodScan = stamp(*m.LastGoodScan, n.Generated)
@@ -212,7 +220,7 @@ func (h *handler) buildMirror(n *netstatus.Network, m netstatus.Mirror) mirrorPa
 		p.Probes = append(p.Probes, probeView{
 			Protocol: string(pr.Protocol),
 			Family:   familyName(pr.Family),
-			State:    probeState(pr.Up),
+			State:    probeState(pr.Up, pr.Failing),
 			Since:    stamp(pr.Since, n.Generated),
 			Last:     stamp(pr.Last, n.Generated),
 			Latency:  latency(pr.LatencyMs),
@@ -223,12 +231,25 @@ func (h *handler) buildMirror(n *netstatus.Network, m netstatus.Mirror) mirrorPa
 	slices.SortStableFunc(p.Probes, func(a, b probeView) int {
 		return cmp.Or(cmp.Compare(order[a.Protocol], order[b.Protocol]), strings.Compare(a.Protocol, b.Protocol), strings.Compare(a.Family, b.Family))
 	})
-	if s := m.LastScan; s != nil {
-		p.Scans = append(p.Scans, scanView{
+	// Without a history (no store behind the pages), the last scan alone.
+	scans := []netstatus.Scan{}
+	if hist != nil {
+		scans, p.ScansNote = hist.Scans, hist.ScansError
+		p.LagChart = buildLagChart(scans, m.MaxLagSeconds)
+		p.ProbeTracks, p.Failures = buildProbeHistory(hist.Probes, n.Generated)
+	} else if m.LastScan != nil {
+		scans = append(scans, *m.LastScan)
+	}
+	for _, s := range scans {
+		v := scanView{
 			At: stamp(s.At, n.Generated), State: scanState(s.OK), Protocol: s.Protocol,
 			Current: s.Current, Stale: s.Stale, Missing: s.Missing, Claimed: s.Claimed,
 			Took: duration(time.Duration(s.DurationMs) * time.Millisecond), Error: s.Error,
-		})
+		}
+		if s.LagSeconds != nil {
+			v.Lag = duration(seconds(*s.LagSeconds))
+		}
+		p.Scans = append(p.Scans, v)
 	}
 	return p
 }

@@ -15,6 +15,11 @@ type Health struct {
 	Up bool `json:"up"`
 	// Since is when Up last changed (the first result, for a new target).
 	Since time.Time `json:"since"`
+	// Failing: the last probe failed. A failing target gets no clients at
+	// once, before it is confirmed down: a dead mirror then loses its
+	// clients at the first failed probe, not DownAfter probes later, and
+	// a blip costs it only the seconds until the retry answers.
+	Failing bool `json:"failing,omitempty"`
 	// Reason is the last failure's reason while down, or while failures
 	// accumulate; "" when the last probe succeeded.
 	Reason string `json:"reason,omitempty"`
@@ -35,7 +40,7 @@ type Tracker struct {
 
 	mu      sync.Mutex
 	state   map[Key]*entry
-	changes func(Health)
+	changes func(prev, cur Health)
 }
 
 type entry struct {
@@ -46,8 +51,10 @@ type entry struct {
 }
 
 // OnChange sets a function called (outside the lock) whenever a target goes
-// up or down, e.g. to rescan a mirror that came back before it gets clients.
-func (t *Tracker) OnChange(f func(Health)) {
+// up or down or starts or stops failing, with its health before and after
+// the result: to rescan a mirror that came back before it gets clients, and
+// to stop sending clients to one that fails.
+func (t *Tracker) OnChange(f func(prev, cur Health)) {
 	t.mu.Lock()
 	t.changes = f
 	t.mu.Unlock()
@@ -84,24 +91,24 @@ func (t *Tracker) Record(r Result) Health {
 	if first || e.ok != r.OK {
 		e.ok, e.h.Streak = r.OK, 0
 	}
+	prev := e.h
 	e.h.Streak++
 	e.h.Known, e.h.Last, e.h.Latency = true, r.At, r.Latency
-	e.h.Reason = r.Reason
-	was := e.h.Up
+	e.h.Reason, e.h.Failing = r.Reason, !r.OK
 	switch {
 	case r.OK && !e.h.Up && e.h.Streak >= up:
 		e.h.Up = true
 	case !r.OK && e.h.Up && e.h.Streak >= down:
 		e.h.Up = false
 	}
-	changed := was != e.h.Up
-	if changed {
+	if prev.Up != e.h.Up {
 		e.h.Since = r.At
 	}
+	changed := prev.Up != e.h.Up || prev.Failing != e.h.Failing
 	h, notify := e.h, t.changes
 	t.mu.Unlock()
 	if changed && notify != nil {
-		notify(h)
+		notify(prev, h)
 	}
 	return h
 }

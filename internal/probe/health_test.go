@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,7 +19,12 @@ import (
 func TestHysteresis(t *testing.T) {
 	var changes []Health
 	tr := &Tracker{DownAfter: 3, UpAfter: 2, Keep: 4}
-	tr.OnChange(func(h Health) { changes = append(changes, h) })
+	tr.OnChange(func(prev, cur Health) {
+		if prev.Up == cur.Up && prev.Failing == cur.Failing {
+			t.Errorf("change notified without a change: %+v", cur)
+		}
+		changes = append(changes, cur)
+	})
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	tg := Target{MirrorID: 1, Protocol: registry.HTTPS, Family: IPv4}
 	if h := tr.Health(tg.Key()); h.Known {
@@ -46,12 +52,23 @@ func TestHysteresis(t *testing.T) {
 		if h.Up != s.wantUp || !h.Known {
 			t.Fatalf("step %d (ok=%v): up=%v, want %v", i, s.ok, h.Up, s.wantUp)
 		}
-		if !s.ok && h.Reason != r.Reason || s.ok && h.Reason != "" {
-			t.Fatalf("step %d: reason %q", i, h.Reason)
+		if !s.ok && h.Reason != r.Reason || s.ok && h.Reason != "" || h.Failing == s.ok {
+			t.Fatalf("step %d: reason %q, failing %v", i, h.Reason, h.Failing)
 		}
 	}
-	if len(changes) != 2 || changes[0].Up || !changes[0].Since.Equal(t0.Add(3*time.Minute)) || !changes[1].Up {
-		t.Fatalf("changes %+v", changes)
+	// Every flip of up or of failing is told, and nothing else: failing at
+	// the first failure, down at the third, and so on.
+	var got []string
+	for _, c := range changes {
+		got = append(got, fmt.Sprintf("up=%v failing=%v", c.Up, c.Failing))
+	}
+	want := []string{"up=true failing=true", "up=false failing=true", "up=false failing=false",
+		"up=false failing=true", "up=false failing=false", "up=true failing=false"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("changes\n got %q\nwant %q", got, want)
+	}
+	if !changes[1].Since.Equal(t0.Add(3*time.Minute)) || !changes[5].Since.Equal(t0.Add(7*time.Minute)) {
+		t.Fatalf("since: down %v, up %v", changes[1].Since, changes[5].Since)
 	}
 	// The history keeps the last Keep results, oldest first.
 	hist := tr.History(tg.Key())

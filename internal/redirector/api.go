@@ -42,14 +42,12 @@ type APIMirrors struct {
 	Mirrors   []netstatus.Mirror `json:"mirrors"`
 }
 
-// APIMirror is GET /api/v1/mirrors/{name}: the mirror and its recent
-// scans, newest first. ScansError says why Scans is empty when the store
-// could not be read in time.
+// APIMirror is GET /api/v1/mirrors/{name}: the mirror, its recent scans
+// with the lag each saw, and its recent probes, newest first.
 type APIMirror struct {
-	Generated  time.Time        `json:"generated"`
-	Mirror     netstatus.Mirror `json:"mirror"`
-	Scans      []netstatus.Scan `json:"scans"`
-	ScansError string           `json:"scans_error,omitempty"`
+	Generated time.Time        `json:"generated"`
+	Mirror    netstatus.Mirror `json:"mirror"`
+	netstatus.History
 }
 
 // APIStatus is GET /api/v1/status: the network at a glance.
@@ -116,28 +114,41 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// apiMirror answers one mirror with its recent scans from the store, read
-// on request (this is not the download path) and time-boxed.
+// apiMirror answers one mirror with its history.
 func (s *Server) apiMirror(w http.ResponseWriter, r *http.Request, n *netstatus.Network, name string) {
 	m, ok := n.Mirror(name)
 	if !ok {
 		apiError(w, http.StatusNotFound, fmt.Sprintf("no public mirror named %q", name))
 		return
 	}
-	out := APIMirror{Generated: n.Generated, Mirror: m, Scans: []netstatus.Scan{}}
-	if s.cfg.History != nil {
-		ctx, cancel := context.WithTimeout(r.Context(), historyTimeout)
-		defer cancel()
-		recs, err := s.cfg.History(ctx, name, scanHistory)
-		if err != nil {
-			s.cfg.Log.Warn("API: scan history not read", "mirror", name, "err", err)
-			out.ScansError = "scan history unavailable right now"
-		}
-		for _, rec := range recs {
-			out.Scans = append(out.Scans, netstatus.ScanOf(rec))
-		}
+	writeJSON(w, "public, max-age=10", APIMirror{Generated: n.Generated, Mirror: m, History: s.MirrorHistory(r.Context(), name)})
+}
+
+// MirrorHistory returns a public mirror's recent scans, read from the store
+// on request (this is not the download path) and time-boxed, and its
+// recent probes. A store that does not answer in time leaves the scans out
+// with a word why; the probes are in memory and always there.
+func (s *Server) MirrorHistory(ctx context.Context, name string) netstatus.History {
+	h := netstatus.History{Scans: []netstatus.Scan{}, Probes: []netstatus.ProbeResult{}}
+	if n := s.Network(); n == nil {
+		return h
+	} else if _, ok := n.Mirror(name); !ok {
+		return h // private or unknown: nothing to show
 	}
-	writeJSON(w, "public, max-age=10", out)
+	if s.cfg.ScanHistory != nil {
+		ctx, cancel := context.WithTimeout(ctx, historyTimeout)
+		defer cancel()
+		recs, err := s.cfg.ScanHistory(ctx, name, scanHistory)
+		if err != nil {
+			s.cfg.Log.Warn("scan history not read", "mirror", name, "err", err)
+			h.ScansError = "scan history unavailable right now"
+		}
+		h.Scans = append(h.Scans, netstatus.ScansOf(recs)...)
+	}
+	if s.cfg.ProbeHistory != nil {
+		h.Probes = append(h.Probes, netstatus.ProbesOf(s.cfg.ProbeHistory(name))...)
+	}
+	return h
 }
 
 // apiFile answers a file's mirrors in this client's order, with the public

@@ -34,18 +34,42 @@ var apiNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 // mirror never scanned, and a private mirror that must appear nowhere.
 func apiWorld(t *testing.T, cfg Config) *world {
 	t.Helper()
-	if cfg.History == nil {
-		cfg.History = func(_ context.Context, name string, limit int) ([]store.ScanRecord, error) {
+	if cfg.ScanHistory == nil {
+		cfg.ScanHistory = func(_ context.Context, name string, limit int) ([]store.ScanRecord, error) {
 			if name != "de" {
 				return nil, errors.New("store away")
 			}
 			var out []store.ScanRecord
 			for i := range min(limit, 3) {
 				end := apiNow.Add(-time.Duration(i+1) * time.Hour)
-				out = append(out, store.ScanRecord{StartedAt: end.Add(-42 * time.Second), FinishedAt: end, OK: i != 1,
-					Protocol: "rsync", Current: 4, Claimed: 4, Error: map[bool]string{true: "rsync: connection refused"}[i == 1]})
+				rec := store.ScanRecord{StartedAt: end.Add(-42 * time.Second), FinishedAt: end, OK: i != 1,
+					Protocol: "rsync", Current: 4, Claimed: 4, Error: map[bool]string{true: "rsync: connection refused"}[i == 1]}
+				if rec.OK {
+					trace := end.Add(-time.Duration(2+i) * time.Hour)
+					rec.TraceTime = &trace
+				}
+				out = append(out, rec)
 			}
 			return out, nil
+		}
+	}
+	if cfg.ProbeHistory == nil {
+		// Two rounds of "de": its HTTPS over IPv4 failed once between
+		// them, its HTTP always answered; the probed URL stays private.
+		cfg.ProbeHistory = func(name string) []probe.Result {
+			if name != "de" {
+				return nil
+			}
+			tg := func(p registry.Protocol) probe.Target {
+				return probe.Target{MirrorID: 1, Protocol: p, Family: probe.IPv4, URL: "https://secret-probe.example/", Path: "/TIME"}
+			}
+			return []probe.Result{
+				{Target: tg(registry.HTTPS), At: apiNow.Add(-90 * time.Second), OK: true, Latency: 21 * time.Millisecond},
+				{Target: tg(registry.HTTP), At: apiNow.Add(-90 * time.Second), OK: true, Latency: 19 * time.Millisecond},
+				{Target: tg(registry.HTTPS), At: apiNow.Add(-40 * time.Second), Reason: "timeout after 10s", Class: "timeout", Latency: 10 * time.Second},
+				{Target: tg(registry.HTTPS), At: apiNow.Add(-30 * time.Second), OK: true, Latency: 23400 * time.Microsecond},
+				{Target: tg(registry.HTTP), At: apiNow.Add(-30 * time.Second), OK: true, Latency: 20 * time.Millisecond},
+			}
 		}
 	}
 	cfg.Locate = locateByPrefix
@@ -395,7 +419,7 @@ func TestOpenAPIMatchesTypes(t *testing.T) {
 		"Mirror": reflect.TypeFor[netstatus.Mirror](), "Scan": reflect.TypeFor[netstatus.Scan](),
 		"Probe": reflect.TypeFor[netstatus.Probe](), "MirrorList": reflect.TypeFor[MirrorList](),
 		"ListClient": reflect.TypeFor[ListClient](), "ListedMirror": reflect.TypeFor[ListedMirror](),
-		"Excluded": reflect.TypeFor[Excluded](),
+		"Excluded": reflect.TypeFor[Excluded](), "ProbeResult": reflect.TypeFor[netstatus.ProbeResult](),
 	} {
 		s := doc.Components.Schemas[name]
 		if s == nil {
@@ -403,7 +427,10 @@ func TestOpenAPIMatchesTypes(t *testing.T) {
 			continue
 		}
 		var fields, required []string
-		for f := range typ.Fields() {
+		for _, f := range reflect.VisibleFields(typ) {
+			if f.Anonymous {
+				continue // its fields are promoted, and listed on their own
+			}
 			tag, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
 			fields = append(fields, tag)
 			if !strings.Contains(opts, "omitempty") && !strings.Contains(opts, "omitzero") {

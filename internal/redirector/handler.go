@@ -24,6 +24,7 @@ import (
 	"github.com/mirrorkit/mirrorkit/internal/inventory"
 	"github.com/mirrorkit/mirrorkit/internal/netstatus"
 	"github.com/mirrorkit/mirrorkit/internal/policy"
+	"github.com/mirrorkit/mirrorkit/internal/probe"
 	"github.com/mirrorkit/mirrorkit/internal/selection"
 	"github.com/mirrorkit/mirrorkit/internal/store"
 )
@@ -62,9 +63,12 @@ type Config struct {
 	// Metrics, when set, counts outcomes, redirects by mirror and country,
 	// and shows the network's state.
 	Metrics *Metrics
-	// History returns a mirror's most recent scans for the API's mirror
-	// detail (store.Store.Scans); nil leaves them out.
-	History func(ctx context.Context, mirror string, limit int) ([]store.ScanRecord, error)
+	// ScanHistory returns a mirror's most recent scans for its detail
+	// (store.Store.Scans); nil leaves them out.
+	ScanHistory func(ctx context.Context, mirror string, limit int) ([]store.ScanRecord, error)
+	// ProbeHistory returns a mirror's recent probe results for its detail
+	// (Health.History); nil leaves them out.
+	ProbeHistory func(mirror string) []probe.Result
 }
 
 // Server is the redirector's HTTP handler.

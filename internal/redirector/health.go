@@ -40,12 +40,12 @@ type Health struct {
 
 // Start registers the tracker hook; call it once, before probes run.
 func (h *Health) Start(ctx context.Context) {
-	h.Tracker.OnChange(func(hl probe.Health) {
-		if hl.Protocol != registry.HTTP && hl.Protocol != registry.HTTPS {
+	h.Tracker.OnChange(func(prev, cur probe.Health) {
+		if cur.Protocol != registry.HTTP && cur.Protocol != registry.HTTPS {
 			return // clients are only sent to HTTP(S) URLs
 		}
-		if hl.Up {
-			h.cameBack(ctx, hl.MirrorID, hl.Since)
+		if cur.Up && !prev.Up {
+			h.cameBack(ctx, cur.MirrorID, cur.Since)
 		}
 		if h.Changed != nil {
 			h.Changed()
@@ -80,6 +80,28 @@ func (h *Health) cameBack(ctx context.Context, id int64, at time.Time) {
 			h.Changed()
 		}
 	}()
+}
+
+// History returns the recent probe results of a mirror, by name, over all
+// its targets; nil for a mirror not in the last refresh.
+func (h *Health) History(name string) []probe.Result {
+	h.mu.Lock()
+	id, found := int64(0), false
+	for _, m := range h.mirrors {
+		if m.Name == name {
+			id, found = m.ID, true
+			break
+		}
+	}
+	h.mu.Unlock()
+	if !found {
+		return nil
+	}
+	var out []probe.Result
+	for _, hl := range h.Tracker.Mirror(id) {
+		out = append(out, h.Tracker.History(hl.Key)...)
+	}
+	return out
 }
 
 // Targets is what to probe now (for probe.Runner.Targets).

@@ -109,15 +109,31 @@ func TestDemo(t *testing.T) {
 	}
 
 	// The public pages and the API show the network.
-	for path, want := range map[string]string{"/mirrors/": "frankfurt", "/mirrors/map.svg": "<svg", "/api/v1/mirrors": `"saopaulo"`} {
-		resp, err := http.Get("http://" + listen + path)
-		if err != nil {
-			t.Fatal(err)
+	for path, want := range map[string]string{"/mirrors/": "frankfurt", "/mirrors/map.svg": "<svg", "/api/v1/mirrors": `"saopaulo"`,
+		// A mirror's page has its scans with their lag and its probes.
+		"/mirrors/saopaulo": `<td data-label="Lag">`, "/mirrors/frankfurt": "probes answered since",
+		"/api/v1/mirrors/tokyo": `"probe_history": [`,
+		// Directory indexes link each file's page, which links the
+		// mirrors' pages and says why Sao Paulo is left out.
+		"/releases/41/iso/": `href="Demo-41-x86_64.iso?mirrorlist"`,
+		"/releases/41/iso/Demo-41-x86_64.iso?mirrorlist": `<a href="/mirrors/saopaulo">saopaulo</a> (BR): `} {
+		// Probe history fills in as the first round ends: wait for it.
+		var code int
+		var body []byte
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			resp, err := http.Get("http://" + listen + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			code = resp.StatusCode
+			if code == http.StatusOK && strings.Contains(string(body), want) || time.Now().After(deadline) {
+				break
+			}
 		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), want) {
-			t.Errorf("%s: %d, lacks %q", path, resp.StatusCode, want)
+		if code != http.StatusOK || !strings.Contains(string(body), want) {
+			t.Errorf("%s: %d, lacks %q:\n%s", path, code, want, body)
 		}
 	}
 

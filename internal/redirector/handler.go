@@ -69,6 +69,9 @@ type Config struct {
 	// ProbeHistory returns a mirror's recent probe results for its detail
 	// (Health.History); nil leaves them out.
 	ProbeHistory func(mirror string) []probe.Result
+	// PagesPrefix is where the public mirror pages live ("/mirrors/"), for
+	// links from directory indexes and file pages; "" links none.
+	PagesPrefix string
 }
 
 // Server is the redirector's HTTP handler.
@@ -433,8 +436,10 @@ var indexPage = template.Must(template.New("index").Parse(`<!DOCTYPE html>
 <html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width"><title>Index of {{.Path}}</title></head>
 <body><h1>Index of {{.Path}}</h1><ul>
 {{if ne .Path "/"}}<li><a href="../">../</a></li>{{end}}
-{{range .Children}}<li><a href="{{.Href}}">{{.Name}}{{if .Dir}}/{{end}}</a>{{if not .Dir}} ({{.Size}} bytes){{end}}</li>
-{{end}}</ul></body></html>
+{{range .Children}}<li><a href="{{.Href}}">{{.Name}}{{if .Dir}}/{{end}}</a>{{if not .Dir}} ({{.Size}} bytes) · <a href="{{.Href}}?mirrorlist" title="which mirrors have {{.Name}}, and why the others do not">mirrors</a>{{end}}</li>
+{{end}}</ul>
+{{with .Pages}}<p><a href="{{.}}">All mirrors and their state</a></p>{{end}}
+</body></html>
 `))
 
 // index lists a public directory of the catalog.
@@ -449,7 +454,7 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request, p string, slash b
 	}
 	rows := make([]row, len(children))
 	for i, c := range children {
-		href := escapePath("/" + c.Name)[1:]
+		href := relativeRef(c.Name)
 		if c.Dir {
 			href += "/"
 		}
@@ -459,7 +464,8 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request, p string, slash b
 	if err := indexPage.Execute(w, struct {
 		Path     string
 		Children []row
-	}{p, rows}); err != nil {
+		Pages    string
+	}{p, rows, s.cfg.PagesPrefix}); err != nil {
 		s.cfg.Log.Warn("index page", "err", err)
 	}
 }

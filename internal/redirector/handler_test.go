@@ -20,6 +20,7 @@ import (
 	"github.com/mirrorkit/mirrorkit/internal/country"
 	"github.com/mirrorkit/mirrorkit/internal/inventory"
 	"github.com/mirrorkit/mirrorkit/internal/policy"
+	"github.com/mirrorkit/mirrorkit/internal/netstatus"
 	"github.com/mirrorkit/mirrorkit/internal/registry"
 	"github.com/mirrorkit/mirrorkit/internal/scan"
 	"github.com/mirrorkit/mirrorkit/internal/selection"
@@ -299,6 +300,40 @@ func TestDirectoryIndex(t *testing.T) {
 	}
 	if rec := do(t, w.srv, "GET", "/", "192.0.2.9:1"); !strings.Contains(rec.Body.String(), `href="pub/"`) {
 		t.Fatalf("root index:\n%s", rec.Body.String())
+	}
+	// Every file links its own page: the mirrors that have it, and why
+	// the others do not.
+	if !strings.Contains(body, `href="x.iso?mirrorlist"`) || !strings.Contains(body, `href="with%20space.iso?mirrorlist"`) ||
+		strings.Contains(body, `repodata/?mirrorlist`) {
+		t.Fatalf("index lacks the file pages' links:\n%s", body)
+	}
+	if strings.Contains(body, "All mirrors") {
+		t.Fatal("index links mirror pages that are not configured")
+	}
+}
+
+// The file page links the public pages of the mirrors it names, when the
+// pages are configured, and the file's other forms.
+func TestFilePageLinks(t *testing.T) {
+	w := newWorld(t, Config{Locate: locateByPrefix, PagesPrefix: "/mirrors/"})
+	w.srv.SetNetwork(&netstatus.Network{Mirrors: []netstatus.Mirror{{Name: "de"}, {Name: "jp"}}}) // "us" has no public page
+	body := do(t, w.srv, "GET", "/pub/x.iso?mirrorlist", "192.0.2.9:1").Body.String()
+	for _, want := range []string{`<a href="/mirrors/de">de</a>`, `<td>us</td>`, `<li><a href="/mirrors/jp">jp</a> (JP)`,
+		`<a href="x.iso.meta4">Metalink</a>`, `<a href="x.iso?mirrorlist&amp;json">`, `<a href="/mirrors/">all mirrors</a>`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("file page lacks %s:\n%s", want, body)
+		}
+	}
+	if idx := do(t, w.srv, "GET", "/pub/", "192.0.2.9:1").Body.String(); !strings.Contains(idx, `<a href="/mirrors/">All mirrors and their state</a>`) {
+		t.Errorf("index does not link the mirror pages:\n%s", idx)
+	}
+}
+
+func TestRelativeRef(t *testing.T) {
+	for in, want := range map[string]string{"x.iso": "x.iso", "with space": "with%20space", "http:x": "./http:x", "javascript:alert(1)": "./javascript:alert%281%29"} {
+		if got := relativeRef(in); got != want {
+			t.Errorf("relativeRef(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"path"
 	"strings"
 	"time"
@@ -90,15 +91,35 @@ var listPage = template.Must(template.New("list").Parse(`<!DOCTYPE html>
 <style>body{font-family:sans-serif;max-width:60em;margin:auto;padding:0 1em}td,th{padding:.2em .6em;text-align:left}</style></head>
 <body><h1>Mirrors for {{.Path}}</h1>
 <p>{{.Size}} bytes{{if .SHA256}}, SHA-256 <code>{{.SHA256}}</code>{{end}}. You are {{.Client.Address}}{{if .Client.Country}} in {{.Client.Country}}{{end}}.</p>
+<p>Download: <a href="{{.Base}}">through the redirector</a> · <a href="{{.Base}}.meta4">Metalink</a> · <a href="{{.Base}}?mirrorlist&amp;json">this list as JSON</a>{{with .Pages}} · <a href="{{.}}">all mirrors</a>{{end}}</p>
 <h2>In the order you would get them</h2>
 {{if .Mirrors}}<table><tr><th>#</th><th>mirror</th><th>country</th><th>why</th><th>link</th></tr>
-{{range $i, $m := .Mirrors}}<tr><td>{{$i}}</td><td>{{$m.Name}}</td><td>{{$m.Country}}</td><td>{{$m.Class}}{{if $m.DistanceKm}}, {{$m.DistanceKm}} km{{end}}{{if $m.Outdated}} (previous version, allowed for now){{end}}</td><td><a href="{{$m.URL}}">{{$m.URL}}</a></td></tr>
+{{range $i, $m := .Mirrors}}<tr><td>{{$i}}</td><td>{{$.Name $m.Name}}</td><td>{{$m.Country}}</td><td>{{$m.Class}}{{if $m.DistanceKm}}, {{$m.DistanceKm}} km{{end}}{{if $m.Outdated}} (previous version, allowed for now){{end}}</td><td><a href="{{$m.URL}}">{{$m.URL}}</a></td></tr>
 {{end}}</table>{{else}}<p>No mirror holds the current version for you right now; the download is served from the origin.</p>{{end}}
 {{if .Excluded}}<h2>Not offered to you</h2><ul>
-{{range .Excluded}}<li>{{.Name}} ({{.Country}}): {{range $i, $r := .Reasons}}{{if $i}}; {{end}}{{$r}}{{end}}</li>
+{{range .Excluded}}<li>{{$.Name .Name}} ({{.Country}}): {{range $i, $r := .Reasons}}{{if $i}}; {{end}}{{$r}}{{end}}</li>
 {{end}}</ul>{{end}}
 </body></html>
 `))
+
+// listView is the HTML list's data: the list, and links to the public
+// mirror pages for the mirrors that have one.
+type listView struct {
+	MirrorList
+	Base   string // the file's own URL, relative to the page
+	Pages  string
+	public map[string]bool
+}
+
+// Name writes a mirror's name, linked to its public page when it has one
+// (a private mirror listed to its own clients has none).
+func (v listView) Name(name string) template.HTML {
+	text := template.HTMLEscapeString(name)
+	if v.Pages == "" || !v.public[name] {
+		return template.HTML(text)
+	}
+	return template.HTML(`<a href="` + template.HTMLEscapeString(v.Pages+url.PathEscape(name)) + `">` + text + `</a>`)
+}
 
 // serveList answers PATH?mirrorlist as HTML, JSON (?mirrorlist&json or
 // Accept: application/json) or text (?mirrorlist&txt: one URL per line).
@@ -118,7 +139,13 @@ func (s *Server) serveList(w http.ResponseWriter, r *http.Request, l MirrorList)
 		}
 	default:
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		if err := listPage.Execute(w, l); err != nil {
+		v := listView{MirrorList: l, Base: relativeRef(path.Base(l.Path)), Pages: s.cfg.PagesPrefix, public: map[string]bool{}}
+		if n := s.Network(); n != nil {
+			for _, m := range n.Mirrors {
+				v.public[m.Name] = true
+			}
+		}
+		if err := listPage.Execute(w, v); err != nil {
 			s.cfg.Log.Warn("mirror list page", "err", err)
 		}
 	}

@@ -79,3 +79,13 @@ func pathSafe(c byte) bool {
 	}
 	return strings.IndexByte("-_.~$&+:=@/", c) >= 0
 }
+
+// relativeRef escapes one path segment as a relative reference: a name
+// with a colon would otherwise read as a scheme ("http:x", "javascript:x").
+func relativeRef(name string) string {
+	e := escapePath("/" + name)[1:]
+	if strings.Contains(e, ":") {
+		return "./" + e
+	}
+	return e
+}

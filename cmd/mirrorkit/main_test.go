@@ -44,10 +44,12 @@ func TestMain(m *testing.M) {
 // cli runs mirrorkit in-process against one store with a pinned clock, the way
 // a user runs it in a shell.
 type cli struct {
-	t   *testing.T
+	t   testing.TB
 	dir string
 	env []string
 	n   atomic.Int64
+	// clock, when set, replaces the pinned one (measurements in real time).
+	clock func() time.Time
 }
 
 // setenv sets one variable of the CLI's environment, replacing it if set.
@@ -61,7 +63,7 @@ func (c *cli) setenv(name, value string) {
 	c.env = append(c.env, name+"="+value)
 }
 
-func newCLI(t *testing.T) *cli {
+func newCLI(t testing.TB) *cli {
 	dir := t.TempDir()
 	return &cli{t: t, dir: dir, env: []string{"MIRRORKIT_STORE_DSN=sqlite:" + filepath.Join(dir, "mirrorkit.db")}}
 }
@@ -81,8 +83,10 @@ func (c *cli) runStdin(stdin string, args ...string) result {
 // runCtx runs with the caller's context, for daemons the test stops.
 func (c *cli) runCtx(ctx context.Context, stdin string, args ...string) result {
 	var out, errb bytes.Buffer
-	a := &app{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errb, env: c.env,
-		now: func() time.Time { return time.Date(2026, 11, 22, 9, 0, int(c.n.Add(1)), 0, time.UTC) }}
+	a := &app{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errb, env: c.env, now: c.clock}
+	if a.now == nil {
+		a.now = func() time.Time { return time.Date(2026, 11, 22, 9, 0, int(c.n.Add(1)), 0, time.UTC) }
+	}
 	code := a.run(ctx, args)
 	return result{out.String(), errb.String(), code}
 }
@@ -889,7 +893,32 @@ func TestRedirectorFollowsProbes(t *testing.T) {
 		t.Fatal(err)
 	}
 	await("a mirror back up", http.StatusFound)
-	if after := strings.Count(c.ok("mirror", "scans", "m"), "\n"); after <= scansBefore {
+	after := strings.Count(c.ok("mirror", "scans", "m"), "\n")
+	if after <= scansBefore {
 		t.Fatalf("the mirror got redirects again without a rescan (%d scans before, %d after)", scansBefore, after)
+	}
+
+	// The server itself stops: connections are refused, the file comes
+	// from the origin. It starts again on its port: rescanned, redirected.
+	if err := web.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	await("a stopped mirror", http.StatusOK)
+	nginx.Start(t, origin, nginx.Port(web.Port()))
+	await("a restarted mirror", http.StatusFound)
+	if again := strings.Count(c.ok("mirror", "scans", "m"), "\n"); again <= after {
+		t.Fatalf("the restarted mirror got redirects without a rescan (%d scans before, %d after)", after, again)
+	}
+	// Its page tells the story: refused probes among the answered ones.
+	resp, err = http.Get("http://" + listen + "/mirrors/m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"connection refused", "404 on /TIME", "Recent failures"} {
+		if !strings.Contains(string(page), want) {
+			t.Errorf("the mirror page lacks %q", want)
+		}
 	}
 }

@@ -172,8 +172,9 @@ type Probe struct {
 	Timeout Duration `toml:"timeout" json:"timeout"`
 	// Concurrency bounds the mirrors probed at once.
 	Concurrency int `toml:"concurrency" json:"concurrency"`
-	// DownAfter consecutive failures take a target down; UpAfter successes
-	// bring it back.
+	// DownAfter consecutive failures confirm a target down (it gets no
+	// clients from its first failure on); UpAfter successes bring a
+	// confirmed-down target back.
 	DownAfter int `toml:"down_after" json:"down_after"`
 	UpAfter   int `toml:"up_after" json:"up_after"`
 	// MaxLag is, by tier (0..3), how far behind the origin a mirror's

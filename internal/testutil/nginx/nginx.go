@@ -35,6 +35,7 @@ type config struct {
 	json      bool
 	accessLog bool
 	extra     []string
+	port      int
 }
 
 // JSON serves autoindex pages as JSON (autoindex_format json).
@@ -48,6 +49,10 @@ func AccessLog() Option { return func(c *config) { c.accessLog = true } }
 // that redirects ("location = /old/ { return 301 /new/; }"). A directive
 // that needs the server's own port can use $server_port.
 func ServerDirectives(d string) Option { return func(c *config) { c.extra = append(c.extra, d) } }
+
+// Port listens on the given port instead of a free one: to bring a
+// stopped server back where clients and probes knew it.
+func Port(p int) Option { return func(c *config) { c.port = p } }
 
 // Server is one running nginx.
 type Server struct {
@@ -91,13 +96,16 @@ func Start(tb testing.TB, root string, opts ...Option) *Server {
 			return s
 		}
 		lastErr = err
-		if !errors.Is(err, errPortTaken) {
+		if !errors.Is(err, errPortTaken) || c.port != 0 {
 			break
 		}
 	}
 	tb.Fatalf("nginx: %v", lastErr)
 	return nil
 }
+
+// Port is the port it listens on.
+func (s *Server) Port() int { return s.port }
 
 // URL is the server's base URL, "http://127.0.0.1:PORT/".
 func (s *Server) URL() string { return "http://127.0.0.1:" + strconv.Itoa(s.port) + "/" }
@@ -176,9 +184,12 @@ func (s *Server) readLog() ([]string, error) {
 var errPortTaken = errors.New("port taken")
 
 func (s *Server) start(bin, root string, c config) error {
-	port, err := testutil.FreePort()
-	if err != nil {
-		return err
+	port := c.port
+	if port == 0 {
+		var err error
+		if port, err = testutil.FreePort(); err != nil {
+			return err
+		}
 	}
 	s.port = port
 	conf := filepath.Join(s.dir, "nginx.conf")

@@ -95,7 +95,7 @@ answered from memory and keep working if the store goes away.`,
 			}
 			srv, err := redirector.New(redirector.Config{Origin: c.Origin, Fallback: c.Fallback, Status: c.Status,
 				Policy: pol, Clients: clients, AllowOverride: c.AllowOverride, Links: c.Links, Log: a.log, Locate: locate,
-				Metrics: metrics, ScanHistory: st.Scans, ProbeHistory: probeHistory, PagesPrefix: "/mirrors/"})
+				Metrics: metrics, ScanHistory: st.Scans, ProbeHistory: probeHistory, PagesPrefix: "/mirrors/", StyleURL: pages.StyleURL("/mirrors/")})
 			if err != nil {
 				return err
 			}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -97,22 +98,45 @@ func (f Freshness) Stale(tier int, lastGood time.Time, trace *time.Time, now tim
 	case lastGood.IsZero():
 		why = append(why, "no good scan yet")
 	case f.MaxAge > 0 && now.Sub(lastGood) > f.MaxAge:
-		why = append(why, fmt.Sprintf("last good scan %s ago, over scan.max_age %s", Round(now.Sub(lastGood)), Round(f.MaxAge)))
+		why = append(why, fmt.Sprintf("last good scan %s ago, over scan.max_age %s", Words(now.Sub(lastGood)), Words(f.MaxAge)))
 	}
 	if limit := f.TierMaxLag(tier); limit > 0 && trace != nil {
 		if lag := now.Sub(*trace); lag > limit {
-			why = append(why, fmt.Sprintf("trace %s old, over tier %d's maximum lag of %s", Round(lag), tier, Round(limit)))
+			why = append(why, fmt.Sprintf("trace %s old, over tier %d's maximum lag of %s", Words(lag), tier, Words(limit)))
 		}
 	}
 	return why
 }
 
-// Round shortens a duration for people: minutes, or hours past a day.
-func Round(d time.Duration) time.Duration {
-	if d >= 24*time.Hour {
-		return d.Round(time.Hour)
+// Words writes a span for people in the two largest units that matter:
+// "45 s", "12 min", "3 h 5 min", "2 d 4 h". Reasons, pages and lists all
+// use it, so a lag reads the same everywhere.
+func Words(d time.Duration) string {
+	if d < 0 {
+		d = 0
 	}
-	return d.Round(time.Minute)
+	switch {
+	case d < time.Second:
+		if d == 0 {
+			return "0 s"
+		}
+		return strconv.FormatInt(d.Milliseconds(), 10) + " ms"
+	case d < time.Minute:
+		return strconv.Itoa(int(d/time.Second)) + " s"
+	case d < time.Hour:
+		return strconv.Itoa(int(d/time.Minute)) + " min"
+	case d < 48*time.Hour:
+		h, m := int(d/time.Hour), int(d%time.Hour/time.Minute)
+		if m == 0 {
+			return strconv.Itoa(h) + " h"
+		}
+		return fmt.Sprintf("%d h %d min", h, m)
+	}
+	days, h := int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour)
+	if h == 0 {
+		return strconv.Itoa(days) + " d"
+	}
+	return fmt.Sprintf("%d d %d h", days, h)
 }
 
 // ProbesDown applies the redirector's rule to a mirror's probe health:

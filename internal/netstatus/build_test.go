@@ -87,8 +87,8 @@ func TestBuildStates(t *testing.T) {
 		"off":    {Disabled, []string{"disabled by an administrator"}},
 		"new":    {Unknown, []string{"not scanned yet"}},
 		"dead":   {Down, []string{"down according to probes: https: connection refused (ipv4), network unreachable (ipv6)"}},
-		"old":    {Stale, []string{"stale: last good scan 30h0m0s ago, over scan.max_age 24h0m0s"}},
-		"behind": {Stale, []string{"stale: trace 50h0m0s old, over tier 2's maximum lag of 48h0m0s"}},
+		"old":    {Stale, []string{"stale: last good scan 30 h ago, over scan.max_age 24 h"}},
+		"behind": {Stale, []string{"stale: trace 2 d 2 h old, over tier 2's maximum lag of 2 d"}},
 		"back":   {Down, []string{"back up, waiting for a rescan before it gets clients"}},
 		"half":   {Up, nil},
 	}

@@ -20,6 +20,9 @@ const (
 	stripH         = 18.0
 	// maxFailures is how many recent failed probes the page lists.
 	maxFailures = 10
+	// chartSlots is the bars the lag chart has room for: the redirector's
+	// scan history (20).
+	chartSlots = 20
 )
 
 // lagChart draws each scan's lag as a bar, oldest on the left, against the
@@ -59,12 +62,15 @@ func buildLagChart(scans []netstatus.Scan, maxLag *float64) lagChart {
 		top = max(top, *maxLag)
 	}
 	top = max(top*1.1, 60) // headroom, and never a zero scale
-	slot := chartW / float64(len(pts))
-	w := max(1, slot*0.7)
+	// A slot per scan the history can hold, the newest on the right edge:
+	// a few scans are a few bars, not a few slabs.
+	slots := max(len(pts), chartSlots)
+	slot := chartW / float64(slots)
+	w := slot * 0.7
 	for i, s := range pts {
 		lag := *s.LagSeconds
 		h := lag / top * chartH
-		b := lagBar{X: float64(i)*slot + (slot-w)/2, Y: chartH - h, W: w, H: h, Class: "state-up",
+		b := lagBar{X: float64(slots-len(pts)+i)*slot + (slot-w)/2, Y: chartH - h, W: w, H: h, Class: "state-up",
 			Title: fmt.Sprintf("%s: %s behind", when(s.At), duration(seconds(lag)))}
 		if maxLag != nil && lag > *maxLag {
 			b.Class = "state-stale"

@@ -96,18 +96,14 @@ func New(source func() *netstatus.Network, opts Options) (http.Handler, error) {
 	if h.outlines, err = parseOutlines(outlineData); err != nil {
 		return nil, fmt.Errorf("pages: %w", err)
 	}
-	css, err := fs.ReadFile(web.FS, "static/style.css")
-	if err != nil {
-		return nil, fmt.Errorf("pages: %w", err)
+	if h.style, err = style(); err != nil {
+		return nil, err
 	}
-	h.style = newBody(css)
 	h.site.Title = opts.Title
 	h.site.Prefix = opts.Prefix
 	h.site.APIURL = opts.APIURL
 	h.site.GeoCredit = opts.GeoCredit
-	// The version in the query lets browsers keep the stylesheet for a day
-	// and still see a new one at once after an upgrade.
-	h.site.StyleURL = opts.Prefix + "_static/style.css?v=" + strings.Trim(h.style.etag, `"`)
+	h.site.StyleURL = styleURL(opts.Prefix, h.style)
 
 	if err := h.parseTemplates(); err != nil {
 		return nil, err
@@ -126,6 +122,31 @@ func New(source func() *netstatus.Network, opts Options) (http.Handler, error) {
 		})
 	}
 	return mux, nil
+}
+
+func style() (body, error) {
+	css, err := fs.ReadFile(web.FS, "static/style.css")
+	if err != nil {
+		return body{}, fmt.Errorf("pages: %w", err)
+	}
+	return newBody(css), nil
+}
+
+// The version in the query lets browsers keep the stylesheet for a day and
+// still see a new one at once after an upgrade.
+func styleURL(prefix string, b body) string {
+	return prefix + "_static/style.css?v=" + strings.Trim(b.etag, `"`)
+}
+
+// StyleURL is the pages' stylesheet under prefix ("/mirrors/"), versioned
+// by its content, for other pages that share the look: the redirector's
+// directory indexes and file pages.
+func StyleURL(prefix string) string {
+	b, err := style()
+	if err != nil {
+		return "" // the embedded file is always there
+	}
+	return styleURL(prefix, b)
 }
 
 type handler struct {

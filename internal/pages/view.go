@@ -430,35 +430,7 @@ func coordinates(lat, lon float64) string {
 	return fmt.Sprintf("%.2f° %s, %.2f° %s", lat, ns, lon, ew)
 }
 
-// duration writes a span in the two largest units that matter: "45 s",
-// "12 min", "3 h 5 min", "2 d 4 h".
-func duration(d time.Duration) string {
-	if d < 0 {
-		d = 0
-	}
-	switch {
-	case d < time.Second:
-		if d == 0 {
-			return "0 s"
-		}
-		return strconv.FormatInt(d.Milliseconds(), 10) + " ms"
-	case d < time.Minute:
-		return strconv.Itoa(int(d/time.Second)) + " s"
-	case d < time.Hour:
-		return strconv.Itoa(int(d/time.Minute)) + " min"
-	case d < 48*time.Hour:
-		h, m := int(d/time.Hour), int(d%time.Hour/time.Minute)
-		if m == 0 {
-			return strconv.Itoa(h) + " h"
-		}
-		return fmt.Sprintf("%d h %d min", h, m)
-	}
-	days, h := int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour)
-	if h == 0 {
-		return strconv.Itoa(days) + " d"
-	}
-	return fmt.Sprintf("%d d %d h", days, h)
-}
+func duration(d time.Duration) string { return netstatus.Words(d) }
 
 // stampView is a moment shown relative to the model's generation time, with
 // the absolute time for machines and hover.

@@ -117,7 +117,7 @@ func apiWorld(t *testing.T, cfg Config) *world {
 		st := selection.State{Fresh: true}
 		switch m.Name {
 		case "us":
-			st = selection.State{StaleReason: "trace 50h0m0s old, over tier 2's maximum lag of 48h0m0s"}
+			st = selection.State{StaleReason: "trace 2 d 2 h old, over tier 2's maximum lag of 2 d"}
 		case "jp":
 			st = selection.State{Fresh: true, Probed: true}
 		}

@@ -70,8 +70,9 @@ type Config struct {
 	// (Health.History); nil leaves them out.
 	ProbeHistory func(mirror string) []probe.Result
 	// PagesPrefix is where the public mirror pages live ("/mirrors/"), for
-	// links from directory indexes and file pages; "" links none.
-	PagesPrefix string
+	// links from directory indexes and file pages; "" links none. StyleURL
+	// is their stylesheet (pages.StyleURL), which those pages then share.
+	PagesPrefix, StyleURL string
 }
 
 // Server is the redirector's HTTP handler.
@@ -432,15 +433,28 @@ func notFound(w http.ResponseWriter) {
 	http.Error(w, "not found", http.StatusNotFound)
 }
 
-var indexPage = template.Must(template.New("index").Parse(`<!DOCTYPE html>
-<html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width"><title>Index of {{.Path}}</title></head>
-<body><h1>Index of {{.Path}}</h1><ul>
-{{if ne .Path "/"}}<li><a href="../">../</a></li>{{end}}
-{{range .Children}}<li><a href="{{.Href}}">{{.Name}}{{if .Dir}}/{{end}}</a>{{if not .Dir}} ({{.Size}} bytes) · <a href="{{.Href}}?mirrorlist" title="which mirrors have {{.Name}}, and why the others do not">mirrors</a>{{end}}</li>
-{{end}}</ul>
+// The redirector's own pages (directory indexes, PATH?mirrorlist) share the
+// public pages' stylesheet when the pages are mounted, and fall back to a
+// few inline rules when they are not.
+var htmlPages = template.Must(template.New("").Parse(`
+{{define "head"}}<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>{{.}}</title>
+{{end}}
+{{define "top"}}{{if .Style}}<link rel="stylesheet" href="{{.Style}}">{{else}}<style>body{font-family:sans-serif;max-width:60em;margin:auto;padding:0 1em}td,th{padding:.2em .6em;text-align:left}</style>{{end}}
+</head><body>
+{{if .Pages}}<header class="top"><a class="home" href="{{.Pages}}">Mirrors</a><a href="/">Files</a></header>{{end}}
+<main>{{end}}
+{{define "index"}}{{template "head" (print "Index of " .Path)}}{{template "top" .}}
+<h1>Index of {{.Path}}</h1>
+<table class="data files">
+<thead><tr><th scope="col">Name</th><th scope="col">Size</th><th scope="col">Mirrors</th></tr></thead>
+<tbody>
+{{if ne .Path "/"}}<tr><td data-label="Name"><a href="../">../</a></td><td data-label="Size"></td><td data-label="Mirrors"></td></tr>
+{{end}}{{range .Children}}<tr><td data-label="Name"><a href="{{.Href}}">{{.Name}}{{if .Dir}}/{{end}}</a></td><td data-label="Size">{{if not .Dir}}{{.Size}} bytes{{end}}</td><td data-label="Mirrors">{{if not .Dir}}<a href="{{.Href}}?mirrorlist" title="which mirrors have {{.Name}}, and why the others do not">mirrors</a>{{end}}</td></tr>
+{{end}}</tbody></table>
 {{with .Pages}}<p><a href="{{.}}">All mirrors and their state</a></p>{{end}}
-</body></html>
-`))
+</main></body></html>
+{{end}}`))
 
 // index lists a public directory of the catalog.
 func (s *Server) index(w http.ResponseWriter, r *http.Request, p string, slash bool, children []Child) {
@@ -461,11 +475,11 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request, p string, slash b
 		rows[i] = row{c, href}
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if err := indexPage.Execute(w, struct {
-		Path     string
-		Children []row
-		Pages    string
-	}{p, rows, s.cfg.PagesPrefix}); err != nil {
+	if err := htmlPages.ExecuteTemplate(w, "index", struct {
+		Path         string
+		Children     []row
+		Pages, Style string
+	}{p, rows, s.cfg.PagesPrefix, s.cfg.StyleURL}); err != nil {
 		s.cfg.Log.Warn("index page", "err", err)
 	}
 }

@@ -318,7 +318,7 @@ func TestFilePageLinks(t *testing.T) {
 	w := newWorld(t, Config{Locate: locateByPrefix, PagesPrefix: "/mirrors/"})
 	w.srv.SetNetwork(&netstatus.Network{Mirrors: []netstatus.Mirror{{Name: "de"}, {Name: "jp"}}}) // "us" has no public page
 	body := do(t, w.srv, "GET", "/pub/x.iso?mirrorlist", "192.0.2.9:1").Body.String()
-	for _, want := range []string{`<a href="/mirrors/de">de</a>`, `<td>us</td>`, `<li><a href="/mirrors/jp">jp</a> (JP)`,
+	for _, want := range []string{`<a href="/mirrors/de">de</a>`, `<td data-label="Mirror">us</td>`, `<li><a href="/mirrors/jp">jp</a> (JP)`,
 		`<a href="x.iso.meta4">Metalink</a>`, `<a href="x.iso?mirrorlist&amp;json">`, `<a href="/mirrors/">all mirrors</a>`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("file page lacks %s:\n%s", want, body)

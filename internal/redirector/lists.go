@@ -86,21 +86,21 @@ func (s *Server) mirrorList(st *State, req *selection.Request, rnd *rand.Rand, p
 	return l
 }
 
-var listPage = template.Must(template.New("list").Parse(`<!DOCTYPE html>
-<html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width"><title>Mirrors for {{.Path}}</title>
-<style>body{font-family:sans-serif;max-width:60em;margin:auto;padding:0 1em}td,th{padding:.2em .6em;text-align:left}</style></head>
-<body><h1>Mirrors for {{.Path}}</h1>
+var listPage = template.Must(template.Must(htmlPages.Clone()).Parse(`{{define "list"}}{{template "head" (print "Mirrors for " .Path)}}{{template "top" .}}
+<h1>Mirrors for {{.Path}}</h1>
 <p>{{.Size}} bytes{{if .SHA256}}, SHA-256 <code>{{.SHA256}}</code>{{end}}. You are {{.Client.Address}}{{if .Client.Country}} in {{.Client.Country}}{{end}}.</p>
 <p>Download: <a href="{{.Base}}">through the redirector</a> · <a href="{{.Base}}.meta4">Metalink</a> · <a href="{{.Base}}?mirrorlist&amp;json">this list as JSON</a>{{with .Pages}} · <a href="{{.}}">all mirrors</a>{{end}}</p>
 <h2>In the order you would get them</h2>
-{{if .Mirrors}}<table><tr><th>#</th><th>mirror</th><th>country</th><th>why</th><th>link</th></tr>
-{{range $i, $m := .Mirrors}}<tr><td>{{$i}}</td><td>{{$.Name $m.Name}}</td><td>{{$m.Country}}</td><td>{{$m.Class}}{{if $m.DistanceKm}}, {{$m.DistanceKm}} km{{end}}{{if $m.Outdated}} (previous version, allowed for now){{end}}</td><td><a href="{{$m.URL}}">{{$m.URL}}</a></td></tr>
-{{end}}</table>{{else}}<p>No mirror holds the current version for you right now; the download is served from the origin.</p>{{end}}
+{{if .Mirrors}}<table class="data">
+<thead><tr><th scope="col">#</th><th scope="col">Mirror</th><th scope="col">Country</th><th scope="col">Why</th><th scope="col">Link</th></tr></thead>
+<tbody>
+{{range $i, $m := .Mirrors}}<tr><td data-label="#">{{$i}}</td><td data-label="Mirror">{{$.Name $m.Name}}</td><td data-label="Country">{{$m.Country}}</td><td data-label="Why">{{$m.Class}}{{if $m.DistanceKm}}, {{$m.DistanceKm}} km{{end}}{{if $m.Outdated}} (previous version, allowed for now){{end}}</td><td data-label="Link"><a href="{{$m.URL}}">{{$m.URL}}</a></td></tr>
+{{end}}</tbody></table>{{else}}<p>No mirror holds the current version for you right now; the download is served from the origin.</p>{{end}}
 {{if .Excluded}}<h2>Not offered to you</h2><ul>
 {{range .Excluded}}<li>{{$.Name .Name}} ({{.Country}}): {{range $i, $r := .Reasons}}{{if $i}}; {{end}}{{$r}}{{end}}</li>
 {{end}}</ul>{{end}}
-</body></html>
-`))
+</main></body></html>
+{{end}}`))
 
 // listView is the HTML list's data: the list, and links to the public
 // mirror pages for the mirrors that have one.
@@ -108,6 +108,7 @@ type listView struct {
 	MirrorList
 	Base   string // the file's own URL, relative to the page
 	Pages  string
+	Style  string
 	public map[string]bool
 }
 
@@ -139,13 +140,13 @@ func (s *Server) serveList(w http.ResponseWriter, r *http.Request, l MirrorList)
 		}
 	default:
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		v := listView{MirrorList: l, Base: relativeRef(path.Base(l.Path)), Pages: s.cfg.PagesPrefix, public: map[string]bool{}}
+		v := listView{MirrorList: l, Base: relativeRef(path.Base(l.Path)), Pages: s.cfg.PagesPrefix, Style: s.cfg.StyleURL, public: map[string]bool{}}
 		if n := s.Network(); n != nil {
 			for _, m := range n.Mirrors {
 				v.public[m.Name] = true
 			}
 		}
-		if err := listPage.Execute(w, v); err != nil {
+		if err := listPage.ExecuteTemplate(w, "list", v); err != nil {
 			s.cfg.Log.Warn("mirror list page", "err", err)
 		}
 	}

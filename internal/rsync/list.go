@@ -433,3 +433,22 @@ func quoteShort(s string) string {
 	}
 	return strconv.Quote(s)
 }
+
+// EachEntry calls f with every entry of a listing read from r, in order,
+// and stops at the end of the listing (nil), at a malformed line, or at
+// f's first error.
+func EachEntry(r io.Reader, f func(ListEntry) error) error {
+	lr := NewListReader(r)
+	for {
+		e, err := lr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err == nil {
+			err = f(e)
+		}
+		if err != nil {
+			return err
+		}
+	}
+}

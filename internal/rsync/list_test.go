@@ -261,3 +261,19 @@ func BenchmarkParseList(b *testing.B) {
 	}
 	b.ReportMetric(float64(lines)*float64(b.N)/b.Elapsed().Seconds(), "lines/s")
 }
+
+func TestEachEntry(t *testing.T) {
+	in := "-rw-r--r--             11 2026/11/22 08:02:29 a\n-rw-r--r--             12 2026/11/22 08:02:30 b\n"
+	var names []string
+	if err := EachEntry(strings.NewReader(in), func(e ListEntry) error { names = append(names, e.Path); return nil }); err != nil || len(names) != 2 || names[1] != "b" {
+		t.Fatalf("%v %q", err, names)
+	}
+	stop := errors.New("stop")
+	n := 0
+	if err := EachEntry(strings.NewReader(in), func(ListEntry) error { n++; return stop }); !errors.Is(err, stop) || n != 1 {
+		t.Fatalf("f's error: %v after %d", err, n)
+	}
+	if err := EachEntry(strings.NewReader("garbage\n"), func(ListEntry) error { return nil }); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("malformed: %v", err)
+	}
+}

@@ -93,14 +93,42 @@ func TestSkipWhenUnchanged(t *testing.T) {
 	if res.Outcome != syncer.OutcomeUnchanged {
 		t.Fatalf("outcome %s, want unchanged", res.Outcome)
 	}
+	// One listing of the trace file: no content, no file list of the tree.
+	listsOnlyTrace := func(calls []string) bool {
+		return len(calls) == 1 && !strings.Contains(calls[0], " -r") && strings.Contains(calls[0], "--list-only") &&
+			strings.HasSuffix(strings.TrimSpace(calls[0]), "project/trace/master")
+	}
 	calls := invocations(t, log)[before:]
-	if len(calls) != 1 || strings.Contains(calls[0], " -r") || !strings.HasSuffix(strings.Fields(calls[0])[len(strings.Fields(calls[0]))-2], "project/trace/master") {
+	if !listsOnlyTrace(calls) {
 		t.Fatalf("an unchanged run ran rsync as:\n%s", strings.Join(calls, "\n"))
 	}
 	if n := countConnections(u.daemon) - conns; n != 1 {
 		t.Fatalf("an unchanged run opened %d daemon sessions, want 1", n)
 	}
-	t.Logf("unchanged run: %v (one rsync fetch of the trace)", elapsed)
+	t.Logf("unchanged run: %v (one rsync listing of the trace)", elapsed)
+
+	// The upstream touches its trace without changing it: the listing
+	// differs, the content does not. No sync; the new listing is kept, so
+	// the run after that is one listing again.
+	master := filepath.Join(u.repo.Dir, "project/trace/master")
+	later := time.Now().Add(time.Hour)
+	if err := os.Chtimes(master, later, later); err != nil {
+		t.Fatal(err)
+	}
+	before = len(invocations(t, log))
+	if res := mustRun(t, s, syncer.RunOptions{}); res.Outcome != syncer.OutcomeUnchanged || res.UpstreamTrace == "" {
+		t.Fatalf("touched trace: %s %q", res.Outcome, res.UpstreamTrace)
+	}
+	if calls := invocations(t, log)[before:]; len(calls) != 2 {
+		t.Fatalf("a touched trace: want a listing and a fetch, got\n%s", strings.Join(calls, "\n"))
+	}
+	before = len(invocations(t, log))
+	if res := mustRun(t, s, syncer.RunOptions{}); res.Outcome != syncer.OutcomeUnchanged || res.UpstreamTrace == "" {
+		t.Fatalf("after the touch: %s %q", res.Outcome, res.UpstreamTrace)
+	}
+	if calls := invocations(t, log)[before:]; !listsOnlyTrace(calls) {
+		t.Fatalf("after the touch, an unchanged run ran rsync as:\n%s", strings.Join(calls, "\n"))
+	}
 
 	// Force.
 	res = mustRun(t, s, syncer.RunOptions{Force: true})

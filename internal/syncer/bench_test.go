@@ -157,6 +157,25 @@ func BenchmarkUpToDate20k(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Run("agent-unchanged-rsync-trace", func(b *testing.B) { run(b, s, syncer.RunOptions{}, syncer.OutcomeUnchanged) })
+	// The floor of any rsync-based check: one bare rsync of the trace
+	// file, fetched or listed.
+	trace := d.URL("bench") + "project/trace/master"
+	b.Run("bare-rsync-fetch-trace", func(b *testing.B) {
+		out := filepath.Join(b.TempDir(), "trace")
+		for b.Loop() {
+			os.Remove(out)
+			if o, err := exec.Command(bin, "-q", "--no-motd", "--sockopts=TCP_NODELAY", trace, out).CombinedOutput(); err != nil {
+				b.Fatalf("%v\n%s", err, o)
+			}
+		}
+	})
+	b.Run("bare-rsync-list-trace", func(b *testing.B) {
+		for b.Loop() {
+			if o, err := exec.Command(bin, "--list-only", "--no-motd", "--sockopts=TCP_NODELAY", trace).CombinedOutput(); err != nil {
+				b.Fatalf("%v\n%s", err, o)
+			}
+		}
+	})
 	job.UpstreamTrace = web.URL + "/project/trace/master"
 	sh, err := syncer.New(job, syncer.Options{})
 	if err != nil {

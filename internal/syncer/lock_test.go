@@ -28,7 +28,7 @@ func slowUpstream(t testing.TB) *upstream {
 func traceFetches(t testing.TB, log string) int {
 	n := 0
 	for _, c := range invocations(t, log) {
-		if strings.Contains(c, "project/trace/master ") {
+		if strings.Contains(c, "--list-only") && strings.HasSuffix(strings.TrimSpace(c), "project/trace/master") {
 			n++
 		}
 	}

@@ -339,6 +339,24 @@ func (r *Syncer) runOnce(ctx context.Context, o RunOptions) (res Result, err err
 	}
 
 	var trace []byte
+	stamp := ""
+	if r.s.UpstreamTrace != "" && !isHTTP(r.s.UpstreamTrace) {
+		// Over rsync, list the trace first: an unchanged size and time
+		// settle a no-op without fetching it.
+		var serr error
+		switch stamp, serr = r.stampRsync(ctx, r.s.UpstreamTrace, password); {
+		case ctx.Err() != nil:
+			return res, ctx.Err()
+		case serr != nil:
+			stamp = ""
+		case !o.Force && !dirty:
+			if up, ok := r.unchangedStamp(stamp); ok {
+				res.UpstreamTrace = string(up.Trace[:min(len(up.Trace), 4096)])
+				res.Outcome = OutcomeUnchanged
+				return res, nil
+			}
+		}
+	}
 	if r.s.UpstreamTrace != "" {
 		var ferr error
 		trace, ferr = r.fetch(ctx, r.s.UpstreamTrace, password)
@@ -352,6 +370,14 @@ func (r *Syncer) runOnce(ctx context.Context, o RunOptions) (res Result, err err
 			res.UpstreamTrace = string(trace[:min(len(trace), 4096)])
 			if !o.Force && !dirty && r.unchanged(trace) {
 				res.Outcome = OutcomeUnchanged
+				// Same content, new listing (a touched trace, or state
+				// from before stamps): keep it, so the next no-op is quick.
+				if up, _ := r.lastUpstream(); stamp != "" && up.Stamp != stamp && !o.DryRun {
+					up.Stamp = stamp
+					if err := writeJSON(r.s.statePath(upstreamFile), up); err != nil {
+						return res, fmt.Errorf("state: %w", err)
+					}
+				}
 				return res, nil
 			}
 		}
@@ -384,7 +410,7 @@ func (r *Syncer) runOnce(ctx context.Context, o RunOptions) (res Result, err err
 	if err := r.writeTraces(ctx, &res, trace, password); err != nil {
 		return res, err
 	}
-	up := upstreamDoc{Trace: trace, Config: r.s.configHash(), Saved: r.clock.Now().UTC()}
+	up := upstreamDoc{Trace: trace, Stamp: stamp, Config: r.s.configHash(), Saved: r.clock.Now().UTC()}
 	if trace == nil {
 		// Synced without knowing the trace: nothing to compare next time.
 		err = os.Remove(r.s.statePath(upstreamFile))
@@ -412,12 +438,25 @@ func (r *Syncer) runOnce(ctx context.Context, o RunOptions) (res Result, err err
 // unchanged: the trace equals the one of the last sync, made with the same
 // configuration, and that sync's trace is still in the tree.
 func (r *Syncer) unchanged(trace []byte) bool {
+	up, ok := r.lastUpstream()
+	return ok && bytes.Equal(up.Trace, trace)
+}
+
+// unchangedStamp is unchanged for an rsync trace's listing: the same size
+// and modification time as before the last sync.
+func (r *Syncer) unchangedStamp(stamp string) (upstreamDoc, bool) {
+	up, ok := r.lastUpstream()
+	return up, ok && up.Stamp != "" && up.Stamp == stamp
+}
+
+// lastUpstream reads what the last successful sync saw upstream, if that
+// sync ran with the same configuration and its trace is still in the tree.
+func (r *Syncer) lastUpstream() (upstreamDoc, bool) {
 	var up upstreamDoc
 	if err := readJSON(r.s.statePath(upstreamFile), &up); err != nil || up.Trace == nil {
-		return false
+		return up, false
 	}
-	return bytes.Equal(up.Trace, trace) && up.Config == r.s.configHash() &&
-		exists(filepath.Join(r.s.Dest, filepath.FromSlash(r.s.tracePath())))
+	return up, up.Config == r.s.configHash() && exists(filepath.Join(r.s.Dest, filepath.FromSlash(r.s.tracePath())))
 }
 
 // recover cleans up after a run that did not finish: it kills an rsync a

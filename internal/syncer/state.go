@@ -64,7 +64,11 @@ type statusDoc struct {
 }
 
 type upstreamDoc struct {
-	Trace  []byte    `json:"trace"`
+	Trace []byte `json:"trace"`
+	// Stamp is the upstream trace file's size and modification time as
+	// rsync listed them before that sync, for the quick check of an rsync
+	// trace; empty when the trace came over HTTP.
+	Stamp  string    `json:"stamp,omitempty"`
 	Config string    `json:"config"`
 	Saved  time.Time `json:"saved"`
 }

@@ -140,17 +140,74 @@ var errNoFile = errors.New("no such file upstream")
 // fetch gets one small upstream file: loc is a path relative to the
 // upstream or an rsync:// or http(s):// URL.
 func (r *Syncer) fetch(ctx context.Context, loc, password string) ([]byte, error) {
-	if strings.HasPrefix(loc, "http://") || strings.HasPrefix(loc, "https://") {
+	if isHTTP(loc) {
 		return r.fetchHTTP(ctx, loc)
 	}
-	src := loc
-	if !strings.HasPrefix(loc, "rsync://") {
-		src = r.s.up.File(loc)
-	} else if u, err := ParseUpstream(loc); err != nil || u.Host != r.s.up.Host || u.Port != r.s.up.Port {
-		// The password is the upstream's; another daemon never gets it.
-		password = ""
-	}
+	src, password := r.rsyncSource(loc, password)
 	return r.fetchRsync(ctx, src, password)
+}
+
+func isHTTP(loc string) bool {
+	return strings.HasPrefix(loc, "http://") || strings.HasPrefix(loc, "https://")
+}
+
+// rsyncSource resolves an rsync location to a source argument and the
+// password it may be sent.
+func (r *Syncer) rsyncSource(loc, password string) (string, string) {
+	if !strings.HasPrefix(loc, "rsync://") {
+		return r.s.up.File(loc), password
+	}
+	if u, err := ParseUpstream(loc); err != nil || u.Host != r.s.up.Host || u.Port != r.s.up.Port {
+		// The password is the upstream's; another daemon never gets it.
+		return loc, ""
+	}
+	return loc, password
+}
+
+// stampRsync lists one upstream file with rsync --list-only and returns its
+// size and modification time in one string: rsync's own quick check. No
+// content moves, so the no-op check is one short exchange; the file is
+// fetched only when the stamp changed.
+func (r *Syncer) stampRsync(ctx context.Context, loc, password string) (string, error) {
+	src, password := r.rsyncSource(loc, password)
+	var entries []rsync.ListEntry
+	err := rsync.Run(ctx, rsync.Cmd{Path: r.s.Rsync, Env: passwordEnv(password), Args: r.smallArgs("--list-only", "--no-h", "--", src),
+		Stdout: func(out io.Reader) error {
+			return rsync.EachEntry(out, func(e rsync.ListEntry) error {
+				if entries = append(entries, e); len(entries) > 1 {
+					return errors.New("lists more than one entry")
+				}
+				return nil
+			})
+		}})
+	if err = r.rsyncFileError(src, err); err != nil {
+		return "", err
+	}
+	if len(entries) != 1 || !entries[0].Mode.IsRegular() || entries[0].Size > maxTraceSize {
+		return "", fmt.Errorf("list %s: not a regular file of at most %d bytes", redactURL(src), maxTraceSize)
+	}
+	return fmt.Sprintf("%d %s", entries[0].Size, entries[0].ModTime.UTC().Format(time.RFC3339)), nil
+}
+
+// smallArgs are the rsync arguments of a one-file exchange.
+func (r *Syncer) smallArgs(extra ...string) []string {
+	return append([]string{"--no-motd", "--copy-links",
+		"--timeout=" + fmt.Sprint(seconds(r.s.Timeout)), "--contimeout=" + fmt.Sprint(seconds(r.s.ConnectTimeout)),
+		// Small exchanges wait on Nagle's algorithm otherwise.
+		"--sockopts=TCP_NODELAY"}, extra...)
+}
+
+// rsyncFileError words a failed one-file rsync: errNoFile when the file
+// is not there.
+func (r *Syncer) rsyncFileError(src string, err error) error {
+	var ee *rsync.ExitError
+	if errors.As(err, &ee) && ee.Code == rsync.ExitPartial && (ee.Mentions("No such file") || ee.Mentions("link_stat")) {
+		return fmt.Errorf("%s: %w", redactURL(src), errNoFile)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", redactURL(src), err)
+	}
+	return nil
 }
 
 func (r *Syncer) fetchHTTP(ctx context.Context, u string) ([]byte, error) {
@@ -198,18 +255,9 @@ func (r *Syncer) fetchRsync(ctx context.Context, src, password string) ([]byte, 
 	}
 	defer os.RemoveAll(dir)
 	dst := filepath.Join(dir, "file")
-	args := []string{"--no-motd", "--copy-links", "--max-size=1m",
-		"--timeout=" + fmt.Sprint(seconds(r.s.Timeout)), "--contimeout=" + fmt.Sprint(seconds(r.s.ConnectTimeout)),
-		// Small exchanges wait on Nagle's algorithm otherwise.
-		"--sockopts=TCP_NODELAY",
-		"--", src, dst}
-	err = rsync.Run(ctx, rsync.Cmd{Path: r.s.Rsync, Args: args, Env: passwordEnv(password)})
-	var ee *rsync.ExitError
-	if errors.As(err, &ee) && ee.Code == rsync.ExitPartial && (ee.Mentions("No such file") || ee.Mentions("link_stat")) {
-		return nil, fmt.Errorf("fetch %s: %w", redactURL(src), errNoFile)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("fetch %s: %w", redactURL(src), err)
+	err = rsync.Run(ctx, rsync.Cmd{Path: r.s.Rsync, Args: r.smallArgs("--max-size=1m", "--", src, dst), Env: passwordEnv(password)})
+	if err = r.rsyncFileError(src, err); err != nil {
+		return nil, fmt.Errorf("fetch %w", err)
 	}
 	b, err := os.ReadFile(dst)
 	if errors.Is(err, os.ErrNotExist) {

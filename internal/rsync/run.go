@@ -34,6 +34,11 @@ type Cmd struct {
 	// without one, the rest of the output is discarded. When Stdout is nil
 	// the output is discarded.
 	Stdout func(io.Reader) error
+	// Output, instead of Stdout, sends rsync's standard output straight to
+	// a file, read after Run returns. For small outputs it is the faster
+	// way: an exiting rsync waits out its forked child's 20 ms exit pause
+	// when that child holds a pipe, not when it holds a file.
+	Output *os.File
 	// Started, when set, is called with rsync's process ID once it runs.
 	Started func(pid int)
 	// Nice, 0..19, lowers the CPU priority of rsync and every process it
@@ -72,6 +77,9 @@ func Run(ctx context.Context, c Cmd) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("rsync: not started: %w", err)
 	}
+	if c.Stdout != nil && c.Output != nil {
+		return errors.New("rsync: both Stdout and Output set")
+	}
 	if c.Nice < 0 || c.Nice > 19 {
 		return fmt.Errorf("rsync: nice %d is out of range 0..19", c.Nice)
 	}
@@ -89,7 +97,9 @@ func Run(ctx context.Context, c Cmd) error {
 	cmd.Stderr = stderr
 
 	var stdout io.ReadCloser
-	if c.Stdout != nil {
+	if c.Output != nil {
+		cmd.Stdout = c.Output
+	} else if c.Stdout != nil {
 		var err error
 		if stdout, err = cmd.StdoutPipe(); err != nil {
 			return fmt.Errorf("rsync: %w", err)

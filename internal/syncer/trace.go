@@ -170,18 +170,33 @@ func (r *Syncer) rsyncSource(loc, password string) (string, string) {
 // fetched only when the stamp changed.
 func (r *Syncer) stampRsync(ctx context.Context, loc, password string) (string, error) {
 	src, password := r.rsyncSource(loc, password)
-	var entries []rsync.ListEntry
-	err := rsync.Run(ctx, rsync.Cmd{Path: r.s.Rsync, Env: passwordEnv(password), Args: r.smallArgs("--list-only", "--no-h", "--", src),
-		Stdout: func(out io.Reader) error {
-			return rsync.EachEntry(out, func(e rsync.ListEntry) error {
-				if entries = append(entries, e); len(entries) > 1 {
-					return errors.New("lists more than one entry")
-				}
-				return nil
-			})
-		}})
+	tmp := r.s.statePath(tmpDir)
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return "", err
+	}
+	out, err := os.CreateTemp(tmp, "list-")
+	if err != nil {
+		return "", err
+	}
+	defer func() { out.Close(); os.Remove(out.Name()) }()
+	sctx, cancel := r.smallCtx(ctx)
+	defer cancel()
+	err = rsync.Run(sctx, rsync.Cmd{Path: r.s.Rsync, Env: passwordEnv(password), Args: r.smallArgs("--list-only", "--no-h", "--", src), Output: out})
 	if err = r.rsyncFileError(src, err); err != nil {
 		return "", err
+	}
+	var entries []rsync.ListEntry
+	if _, err := out.Seek(0, io.SeekStart); err != nil {
+		return "", err
+	}
+	err = rsync.EachEntry(io.LimitReader(out, rsync.MaxListLine*2), func(e rsync.ListEntry) error {
+		if entries = append(entries, e); len(entries) > 1 {
+			return errors.New("lists more than one entry")
+		}
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("list %s: %w", redactURL(src), err)
 	}
 	if len(entries) != 1 || !entries[0].Mode.IsRegular() || entries[0].Size > maxTraceSize {
 		return "", fmt.Errorf("list %s: not a regular file of at most %d bytes", redactURL(src), maxTraceSize)
@@ -189,12 +204,21 @@ func (r *Syncer) stampRsync(ctx context.Context, loc, password string) (string, 
 	return fmt.Sprintf("%d %s", entries[0].Size, entries[0].ModTime.UTC().Format(time.RFC3339)), nil
 }
 
-// smallArgs are the rsync arguments of a one-file exchange.
+// smallArgs are the rsync arguments of a one-file exchange. They carry no
+// --timeout or --contimeout: rsync's I/O timeout costs a one-file exchange
+// some 25 ms; smallCtx bounds it instead.
 func (r *Syncer) smallArgs(extra ...string) []string {
-	return append([]string{"--no-motd", "--copy-links",
-		"--timeout=" + fmt.Sprint(seconds(r.s.Timeout)), "--contimeout=" + fmt.Sprint(seconds(r.s.ConnectTimeout)),
-		// Small exchanges wait on Nagle's algorithm otherwise.
-		"--sockopts=TCP_NODELAY"}, extra...)
+	// Small exchanges wait on Nagle's algorithm otherwise.
+	return append([]string{"--no-motd", "--copy-links", "--sockopts=TCP_NODELAY"}, extra...)
+}
+
+// smallCtx bounds a one-file exchange by the job's connect and I/O
+// timeouts together: rsync is killed when they are spent.
+func (r *Syncer) smallCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	if d := r.s.ConnectTimeout + r.s.Timeout; d > 0 {
+		return context.WithTimeout(ctx, d)
+	}
+	return context.WithCancel(ctx)
 }
 
 // rsyncFileError words a failed one-file rsync: errNoFile when the file
@@ -255,7 +279,9 @@ func (r *Syncer) fetchRsync(ctx context.Context, src, password string) ([]byte, 
 	}
 	defer os.RemoveAll(dir)
 	dst := filepath.Join(dir, "file")
-	err = rsync.Run(ctx, rsync.Cmd{Path: r.s.Rsync, Args: r.smallArgs("--max-size=1m", "--", src, dst), Env: passwordEnv(password)})
+	sctx, cancel := r.smallCtx(ctx)
+	defer cancel()
+	err = rsync.Run(sctx, rsync.Cmd{Path: r.s.Rsync, Args: r.smallArgs("--max-size=1m", "--", src, dst), Env: passwordEnv(password)})
 	if err = r.rsyncFileError(src, err); err != nil {
 		return nil, fmt.Errorf("fetch %w", err)
 	}

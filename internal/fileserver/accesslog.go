@@ -48,7 +48,11 @@ func (w *responseWriter) ReadFrom(src io.Reader) (int64, error) {
 	}
 	var n int64
 	var err error
-	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
+	if !fileBody(src) {
+		// Bytes in memory stay in net/http's buffer with the headers:
+		// its ReadFrom would flush the headers first.
+		n, err = io.Copy(writerOnly{w.ResponseWriter}, src)
+	} else if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
 		n, err = rf.ReadFrom(src)
 	} else {
 		n, err = io.Copy(writerOnly{w.ResponseWriter}, src)
@@ -58,6 +62,16 @@ func (w *responseWriter) ReadFrom(src io.Reader) (int64, error) {
 }
 
 func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// fileBody reports whether src is a file, alone or limited: what sendfile
+// can send.
+func fileBody(src io.Reader) bool {
+	if lr, ok := src.(*io.LimitedReader); ok {
+		src = lr.R
+	}
+	_, ok := src.(*os.File)
+	return ok
+}
 
 // record is one access log line waiting for its %O: head is everything up to
 // and including "%I ", tail the rest.

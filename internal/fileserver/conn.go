@@ -45,6 +45,36 @@ type conn struct {
 	readMark    int64
 	writtenMark int64
 	pending     *record
+
+	// held collects what net/http writes while a handler holds the
+	// connection, so a small response leaves in one write: net/http's 4 KiB
+	// connection buffer would split headers plus a 4 KiB body in two, two
+	// packets and two wake-ups of the client. HTTP/1 only, where the
+	// handler's goroutine is the only writer.
+	holding bool
+	held    []byte
+}
+
+// hold starts collecting writes; release sends them in one.
+func (c *conn) hold() { c.holding = true }
+
+func (c *conn) release() error {
+	c.holding = false
+	if len(c.held) == 0 {
+		return nil
+	}
+	c.Conn.SetWriteDeadline(time.Now().Add(c.s.cfg.SendTimeout))
+	n, err := c.Conn.Write(c.held)
+	c.wrote(int64(n))
+	if cap(c.held) > 2*smallFile {
+		c.held = nil // a large answer was held (a listing): do not keep its buffer
+	} else {
+		c.held = c.held[:0]
+	}
+	if err != nil {
+		c.Conn.Close() // the client is gone; make net/http see it
+	}
+	return err
 }
 
 // connKey carries the *conn into request contexts (http.Server.ConnContext).
@@ -89,6 +119,10 @@ func (c *conn) Read(p []byte) (int, error) {
 }
 
 func (c *conn) Write(p []byte) (int, error) {
+	if c.holding {
+		c.held = append(c.held, p...)
+		return len(p), nil
+	}
 	c.Conn.SetWriteDeadline(time.Now().Add(c.s.cfg.SendTimeout))
 	n, err := c.Conn.Write(p)
 	c.wrote(int64(n))

@@ -1,10 +1,13 @@
 package fileserver
 
 import (
+	"bytes"
+	"errors"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -28,6 +31,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.handle(rw, r, c)
 	s.finish(rw, r, c, start, in)
+	if c != nil && c.holding {
+		// A small file's headers and body: flush net/http's buffers into
+		// the held connection and send them in one write, after the
+		// request is counted, as net/http's own final flush would be.
+		_ = http.NewResponseController(rw).Flush()
+		_ = c.release()
+	}
 }
 
 func (s *Server) handle(w *responseWriter, r *http.Request, c *conn) {
@@ -60,7 +70,7 @@ func (s *Server) handle(w *responseWriter, r *http.Request, c *conn) {
 			s.notFound(w, r) // "file/" is not a directory: nginx says 404 too
 			return
 		}
-		s.serveFile(w, r, p, n)
+		s.serveFile(w, r, c, p, n)
 		return
 	}
 	if !slash {
@@ -104,7 +114,7 @@ func cleanPath(raw string) (p string, slash, ok bool) {
 // serveFile sends one regular file; http.ServeContent does the conditional
 // requests and ranges, and its copy of the *os.File reaches the connection's
 // ReadFrom, which is sendfile(2).
-func (s *Server) serveFile(w *responseWriter, r *http.Request, p string, n *node) {
+func (s *Server) serveFile(w *responseWriter, r *http.Request, c *conn, p string, n *node) {
 	h := w.Header()
 	name := p[strings.LastIndexByte(p, '/')+1:]
 	h["Content-Type"] = []string{s.types.lookup(name)}
@@ -124,8 +134,30 @@ func (s *Server) serveFile(w *responseWriter, r *http.Request, p string, n *node
 			r.Header.Del("Range")
 		}
 	}
+	if size := n.info.Size(); size <= smallFile {
+		// A small file goes out with its headers: read it into memory and
+		// let net/http's buffer carry both, instead of a header write and a
+		// sendfile, two packets for what fits in one.
+		bp := smallBufs.Get().(*[]byte)
+		defer smallBufs.Put(bp)
+		b := (*bp)[:size]
+		if k, err := n.file.ReadAt(b, 0); err == nil || (errors.Is(err, io.EOF) && int64(k) == size) {
+			if c != nil && r.ProtoMajor == 1 {
+				c.hold() // ServeHTTP sends it all in one write
+			}
+			http.ServeContent(w, r, "", n.info.ModTime(), bytes.NewReader(b))
+			return
+		}
+		// Changed under us (shorter now): let the file answer for itself.
+	}
 	http.ServeContent(w, r, "", n.info.ModTime(), n.file)
 }
+
+// smallFile is the size up to which a file is read into memory and sent
+// with its headers in one write.
+const smallFile = 16 << 10
+
+var smallBufs = sync.Pool{New: func() any { b := make([]byte, smallFile); return &b }}
 
 // etag is nginx's: the mtime in seconds and the size, in hex. It is sent as
 // a strong validator (so If-Range works) and is the same on every mirror that

@@ -46,6 +46,12 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// MaxHeaderBytes bounds a request's header (max_header_bytes, default 16 KiB).
 	MaxHeaderBytes int
+	// DirCacheTTL keeps the directories requests walk through open and
+	// checked for this long (dir_cache_ttl, default 1s; 0 turns it off), so
+	// requests into one directory do not each open and check it again. A
+	// directory that stops being public or is renamed is served from for up
+	// to this long; one that becomes public is served at once.
+	DirCacheTTL time.Duration
 
 	// MaxConnsPerIP caps concurrent connections from one client address
 	// (max_conns_per_ip, default 6: the seed's MaxConnPerIP); 0 means no cap.
@@ -114,6 +120,7 @@ func DefaultConfig(root string) Config {
 		IdleTimeout:        2 * time.Second,
 		ReadHeaderTimeout:  10 * time.Second,
 		SendTimeout:        60 * time.Second,
+		DirCacheTTL:        time.Second,
 		ShutdownTimeout:    30 * time.Second,
 		MaxHeaderBytes:     16 << 10,
 		MaxConnsPerIP:      6,
@@ -238,6 +245,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxAge < 0 {
 		bad("max_age", "must not be negative, got %v", c.MaxAge)
+	}
+	if c.DirCacheTTL < 0 || c.DirCacheTTL > time.Minute {
+		bad("dir_cache_ttl", "must be 0 (off) to 1m, got %v", c.DirCacheTTL)
 	}
 	if c.MaxHeaderBytes < 1024 {
 		bad("max_header_bytes", "must be at least 1024, got %d", c.MaxHeaderBytes)

@@ -32,7 +32,8 @@ const (
 type node struct {
 	rel  string      // clean slash-led path of the object, symlinks resolved
 	info fs.FileInfo // the object itself (never a symlink)
-	dir  *os.Root    // a directory, when opened; closed by close unless it is the tree's root
+	dir  *os.Root    // a directory, when opened; let go by close
+	ent  *cachedDir  // dir's cache entry, when it is borrowed from the cache
 	file *os.File    // a regular file, when opened
 	s    *Server
 }
@@ -41,7 +42,10 @@ func (n *node) close() {
 	if n.file != nil {
 		n.file.Close()
 	}
-	if n.dir != nil && n.dir != n.s.root {
+	switch {
+	case n.ent != nil:
+		n.s.dirs.release(n.ent)
+	case n.dir != nil && n.dir != n.s.root:
 		n.dir.Close()
 	}
 }
@@ -56,16 +60,26 @@ func (n *node) close() {
 // returned open; otherwise only its info.
 func (s *Server) resolve(p string, open bool) (*node, error) {
 	hops := 0
+	now := s.now()
 restart:
-	cur := s.root
+	cur, curEnt := s.root, (*cachedDir)(nil) // curEnt: cur is borrowed from the cache
 	closeCur := func() {
-		if cur != s.root {
+		switch {
+		case curEnt != nil:
+			s.dirs.release(curEnt)
+		case cur != s.root:
 			cur.Close()
 		}
 	}
 	done := "" // the resolved prefix, relative: "" or "a/b"
 	dirInfo := s.rootInfo
 	rest := strings.TrimPrefix(p, "/")
+	// Start from the request's directory when it was walked a moment ago.
+	if i := strings.LastIndexByte(rest, '/'); i > 0 {
+		if d := s.dirs.get(rest[:i], now); d != nil {
+			cur, curEnt, done, dirInfo, rest = d.root, d, d.rel, d.info, rest[i+1:]
+		}
+	}
 	for rest != "" {
 		seg, tail, _ := strings.Cut(rest, "/")
 		rest = tail
@@ -113,7 +127,7 @@ restart:
 			if err != nil {
 				return nil, errNotServed
 			}
-			cur, done, dirInfo = sub, rel, fi
+			cur, curEnt, done, dirInfo = sub, s.dirs.put(rel, sub, fi, now), rel, fi
 		case mode.IsRegular():
 			if strings.Trim(tail, "/") != "" || mode.Perm()&fileBits == 0 {
 				closeCur()
@@ -147,7 +161,7 @@ restart:
 	// p named a directory (or the root).
 	n := &node{rel: "/" + done, info: dirInfo, s: s}
 	if open {
-		n.dir = cur
+		n.dir, n.ent = cur, curEnt
 	} else {
 		closeCur()
 	}

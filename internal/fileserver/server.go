@@ -28,6 +28,7 @@ type Server struct {
 	log      *slog.Logger
 	now      func() time.Time
 	root     *os.Root
+	dirs     *dirCache // nil when off
 	rootReal string // the tree's real path, for absolute symlinks
 	rootInfo fs.FileInfo
 
@@ -90,6 +91,7 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 		s.root.Close()
 		return nil, fmt.Errorf("fileserver root: %w", err)
 	}
+	s.dirs = newDirCache(cfg.DirCacheTTL, dirCacheMax)
 	s.types = newTypeTable(cfg.ContentTypes, cfg.DefaultContentType)
 	s.metadata, s.immutable, s.noRange = newPatterns(cfg.Metadata), newPatterns(cfg.Immutable), newPatterns(cfg.NoRange)
 	s.hide = cfg.Hide
@@ -267,6 +269,7 @@ func (s *Server) closeFiles() error {
 		if s.alog != nil {
 			errs = append(errs, s.alog.close())
 		}
+		s.dirs.close()
 		errs = append(errs, s.root.Close())
 		s.closeErr = errors.Join(errs...)
 	})

@@ -1,0 +1,129 @@
+package fileserver
+
+import (
+	"io/fs"
+	"os"
+	"sync"
+	"time"
+)
+
+// dirCache keeps the directories requests walked through open for a short
+// time (Config.DirCacheTTL), so a burst of requests into one directory
+// checks and opens it once, not once per request: a download of many small
+// files (repository metadata, packages) spends more on the walk than on the
+// files. Like nginx's open_file_cache, it trades freshness for syscalls: a
+// directory that stops being public, or is renamed, is still served from
+// for up to the TTL. Nothing is cached negatively, so a release's bit flip
+// is visible at once. Entries are keyed by their real path (symlinks
+// resolved), are only created for directories that passed every check, and
+// are closed when the last request using them lets go.
+// dirCacheMax bounds the cache: enough for every directory a busy mirror's
+// clients walk within a second.
+const dirCacheMax = 4096
+
+type dirCache struct {
+	ttl time.Duration
+	max int
+
+	mu sync.Mutex
+	m  map[string]*cachedDir
+}
+
+type cachedDir struct {
+	rel     string
+	root    *os.Root
+	info    fs.FileInfo
+	expires time.Time
+	// refs and gone are guarded by dirCache.mu: the handle is closed when
+	// it is out of the map and no request holds it.
+	refs int
+	gone bool
+}
+
+func newDirCache(ttl time.Duration, max int) *dirCache {
+	if ttl <= 0 {
+		return nil
+	}
+	return &dirCache{ttl: ttl, max: max, m: map[string]*cachedDir{}}
+}
+
+// get returns the live entry for rel with a reference the caller must
+// release, or nil.
+func (c *dirCache) get(rel string, now time.Time) *cachedDir {
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	d := c.m[rel]
+	if d == nil {
+		return nil
+	}
+	if now.After(d.expires) {
+		c.dropLocked(d)
+		return nil
+	}
+	d.refs++
+	return d
+}
+
+// put hands an open, checked directory to the cache and returns its entry
+// with one reference for the caller. When the cache is off it returns nil
+// and the caller keeps (and closes) the handle.
+func (c *dirCache) put(rel string, root *os.Root, info fs.FileInfo, now time.Time) *cachedDir {
+	if c == nil {
+		return nil
+	}
+	d := &cachedDir{rel: rel, root: root, info: info, expires: now.Add(c.ttl), refs: 1}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old := c.m[rel]; old != nil {
+		c.dropLocked(old)
+	}
+	if len(c.m) >= c.max {
+		// Full: drop what has expired, or else anything, a sweep at a
+		// time, so the map never grows past max.
+		for _, e := range c.m {
+			if now.After(e.expires) || len(c.m) >= c.max {
+				c.dropLocked(e)
+			}
+		}
+	}
+	c.m[rel] = d
+	return d
+}
+
+// release gives a reference back.
+func (c *dirCache) release(d *cachedDir) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	d.refs--
+	if d.gone && d.refs == 0 {
+		d.root.Close()
+	}
+}
+
+func (c *dirCache) dropLocked(d *cachedDir) {
+	if c.m[d.rel] == d {
+		delete(c.m, d.rel)
+	}
+	if !d.gone {
+		d.gone = true
+		if d.refs == 0 {
+			d.root.Close()
+		}
+	}
+}
+
+// close drops every entry (on shutdown); handles in use close when
+// released.
+func (c *dirCache) close() {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, d := range c.m {
+		c.dropLocked(d)
+	}
+}

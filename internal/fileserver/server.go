@@ -29,7 +29,7 @@ type Server struct {
 	now      func() time.Time
 	root     *os.Root
 	dirs     *dirCache // nil when off
-	rootReal string // the tree's real path, for absolute symlinks
+	rootReal string    // the tree's real path, for absolute symlinks
 	rootInfo fs.FileInfo
 
 	types                *typeTable

@@ -99,7 +99,7 @@ func fileserverConfig(c config.Serve) fileserver.Config {
 	fc.Listen, fc.ListenTLS, fc.CertFile, fc.KeyFile = c.Listen, c.ListenTLS, c.TLSCert, c.TLSKey
 	fc.IdleTimeout, fc.MaxConnsPerIP, fc.NoRange = time.Duration(c.IdleTimeout), c.MaxConnsPerIP, c.NoRange
 	fc.AccessLog, fc.AccessLogMaxBytes = c.AccessLog, int64(c.AccessLogMaxSize)
-	fc.DirCacheTTL = time.Duration(c.DirCacheTTL)
+	fc.OpenCacheTTL = time.Duration(c.OpenCacheTTL)
 	return fc
 }
 

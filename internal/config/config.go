@@ -209,8 +209,9 @@ type Serve struct {
 	TLSKey    string `toml:"tls_key" json:"tls_key"`
 	// IdleTimeout closes idle keep-alive connections.
 	IdleTimeout Duration `toml:"idle_timeout" json:"idle_timeout"`
-	// DirCacheTTL keeps walked directories open and checked this long; 0 off.
-	DirCacheTTL Duration `toml:"dir_cache_ttl" json:"dir_cache_ttl"`
+	// OpenCacheTTL keeps walked directories open and small files in memory
+	// this long; 0 off.
+	OpenCacheTTL Duration `toml:"open_cache_ttl" json:"open_cache_ttl"`
 	// MaxConnsPerIP caps one client's concurrent connections; 0 no cap.
 	MaxConnsPerIP int `toml:"max_conns_per_ip" json:"max_conns_per_ip"`
 	// NoRange: files never answered in parts (download accelerators).
@@ -323,7 +324,7 @@ func Default() Config {
 			DownAfter: 3, UpAfter: 2, MaxLag: []Duration{Duration(24 * time.Hour), Duration(26 * time.Hour), Duration(48 * time.Hour), Duration(72 * time.Hour)}},
 		Sync: Sync{StateDir: "/var/lib/mirrorkit/sync", MetricsListen: "127.0.0.1:9467", Jobs: map[string]SyncJob{}},
 		Serve: Serve{StateDir: "/var/lib/mirrorkit/serve", ReleaseCheck: Duration(10 * time.Second),
-			Listen: ":8080", IdleTimeout: Duration(2 * time.Second), DirCacheTTL: Duration(time.Second), MaxConnsPerIP: 6, NoRange: []string{},
+			Listen: ":8080", IdleTimeout: Duration(2 * time.Second), OpenCacheTTL: Duration(time.Second), MaxConnsPerIP: 6, NoRange: []string{},
 			MetricsListen: "127.0.0.1:9466", RsyncPort: 873, RsyncModule: "pub", RsyncMaxConnections: 100,
 			RsyncTimeout: Duration(15 * time.Minute), RsyncUser: "nobody", RsyncGroup: "nogroup",
 			RsyncRefuseOptions: []string{}, PrivatePort: 874, PrivateHostsAllow: []string{}},
@@ -717,8 +718,8 @@ func (c *Config) validateServe(e *Error) {
 		c.problem(e, "serve.listen_tls", "needs tls_cert and tls_key")
 	}
 	c.checkDuration(e, "serve.idle_timeout", v.IdleTimeout, 100*time.Millisecond, 10*time.Minute)
-	if v.DirCacheTTL != 0 {
-		c.checkDuration(e, "serve.dir_cache_ttl", v.DirCacheTTL, time.Millisecond, time.Minute)
+	if v.OpenCacheTTL != 0 {
+		c.checkDuration(e, "serve.open_cache_ttl", v.OpenCacheTTL, time.Millisecond, time.Minute)
 	}
 	c.checkDuration(e, "serve.rsync_timeout", v.RsyncTimeout, 10*time.Second, 24*time.Hour)
 	for _, n := range []struct {

@@ -46,12 +46,13 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// MaxHeaderBytes bounds a request's header (max_header_bytes, default 16 KiB).
 	MaxHeaderBytes int
-	// DirCacheTTL keeps the directories requests walk through open and
-	// checked for this long (dir_cache_ttl, default 1s; 0 turns it off), so
-	// requests into one directory do not each open and check it again. A
-	// directory that stops being public or is renamed is served from for up
-	// to this long; one that becomes public is served at once.
-	DirCacheTTL time.Duration
+	// OpenCacheTTL keeps the directories requests walk through open and
+	// checked, and small files' content in memory, for this long
+	// (open_cache_ttl, default 1s; 0 turns it off), like nginx's
+	// open_file_cache. Something replaced, deleted or made non-public is
+	// still served as it was for up to this long; something that becomes
+	// public is served at once.
+	OpenCacheTTL time.Duration
 
 	// MaxConnsPerIP caps concurrent connections from one client address
 	// (max_conns_per_ip, default 6: the seed's MaxConnPerIP); 0 means no cap.
@@ -120,7 +121,7 @@ func DefaultConfig(root string) Config {
 		IdleTimeout:        2 * time.Second,
 		ReadHeaderTimeout:  10 * time.Second,
 		SendTimeout:        60 * time.Second,
-		DirCacheTTL:        time.Second,
+		OpenCacheTTL:       time.Second,
 		ShutdownTimeout:    30 * time.Second,
 		MaxHeaderBytes:     16 << 10,
 		MaxConnsPerIP:      6,
@@ -246,8 +247,8 @@ func (c Config) Validate() error {
 	if c.MaxAge < 0 {
 		bad("max_age", "must not be negative, got %v", c.MaxAge)
 	}
-	if c.DirCacheTTL < 0 || c.DirCacheTTL > time.Minute {
-		bad("dir_cache_ttl", "must be 0 (off) to 1m, got %v", c.DirCacheTTL)
+	if c.OpenCacheTTL < 0 || c.OpenCacheTTL > time.Minute {
+		bad("open_cache_ttl", "must be 0 (off) to 1m, got %v", c.OpenCacheTTL)
 	}
 	if c.MaxHeaderBytes < 1024 {
 		bad("max_header_bytes", "must be at least 1024, got %d", c.MaxHeaderBytes)

@@ -8,7 +8,7 @@ import (
 )
 
 // dirCache keeps the directories requests walked through open for a short
-// time (Config.DirCacheTTL), so a burst of requests into one directory
+// time (Config.OpenCacheTTL), so a burst of requests into one directory
 // checks and opens it once, not once per request: a download of many small
 // files (repository metadata, packages) spends more on the walk than on the
 // files. Like nginx's open_file_cache, it trades freshness for syscalls: a
@@ -126,4 +126,76 @@ func (c *dirCache) close() {
 	for _, d := range c.m {
 		c.dropLocked(d)
 	}
+}
+
+// fileCache keeps the content of small files recently served, by request
+// path, for the same short time as the directories: a busy repository's
+// metadata and small packages are then answered without a syscall of ours.
+// The same trade as dirCache: a file replaced, deleted or made non-public
+// is still served as it was for up to the TTL; nothing is cached
+// negatively. It holds at most maxBytes of content.
+type fileCache struct {
+	ttl      time.Duration
+	maxBytes int
+
+	mu    sync.Mutex
+	m     map[string]*cachedFile
+	bytes int
+}
+
+type cachedFile struct {
+	data    []byte // never changed once cached: requests share it
+	info    fs.FileInfo
+	expires time.Time
+}
+
+// fileCacheBytes bounds the file cache: 1,024 files of 16 KiB.
+const fileCacheBytes = 16 << 20
+
+func newFileCache(ttl time.Duration, maxBytes int) *fileCache {
+	if ttl <= 0 {
+		return nil
+	}
+	return &fileCache{ttl: ttl, maxBytes: maxBytes, m: map[string]*cachedFile{}}
+}
+
+func (c *fileCache) get(p string, now time.Time) *cachedFile {
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f := c.m[p]
+	if f == nil {
+		return nil
+	}
+	if now.After(f.expires) {
+		c.bytes -= len(f.data)
+		delete(c.m, p)
+		return nil
+	}
+	return f
+}
+
+func (c *fileCache) put(p string, data []byte, info fs.FileInfo, now time.Time) {
+	if c == nil || len(data) > c.maxBytes {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old := c.m[p]; old != nil {
+		c.bytes -= len(old.data)
+		delete(c.m, p)
+	}
+	for k, f := range c.m {
+		if c.bytes+len(data) <= c.maxBytes {
+			break
+		}
+		if now.After(f.expires) || c.bytes+len(data) > c.maxBytes {
+			c.bytes -= len(f.data)
+			delete(c.m, k)
+		}
+	}
+	c.m[p] = &cachedFile{data: data, info: info, expires: now.Add(c.ttl)}
+	c.bytes += len(data)
 }

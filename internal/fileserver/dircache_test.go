@@ -11,48 +11,105 @@ import (
 	"time"
 )
 
-// A directory that stops being public is served from the cache for at most
-// the TTL, then not at all; with the cache off, at once. One that becomes
-// public is served at once either way (nothing is cached negatively).
-func TestDirCacheFreshness(t *testing.T) {
+// What stops being public, is replaced or is deleted is served from the
+// caches for at most the TTL, then no more; with the caches off, at once.
+// What becomes public or appears is served at once either way (nothing is
+// cached negatively).
+func TestOpenCacheFreshness(t *testing.T) {
 	for _, ttl := range []time.Duration{0, 200 * time.Millisecond} {
-		t.Run(fmt.Sprint(ttl), func(t *testing.T) {
-			root := t.TempDir()
-			want := pattern(1000)
-			writeFile(t, filepath.Join(root, "rel", "42", "x.iso"), want, 0o644)
-			cfg := DefaultConfig(root)
-			cfg.DirCacheTTL = ttl
-			ts := start(t, cfg)
-			u := ts.URL + "/rel/42/x.iso"
-			if resp, body := get(t, "GET", u); resp.StatusCode != 200 || !bytes.Equal(body, want) {
-				t.Fatalf("public: %d", resp.StatusCode)
-			}
-			dir := filepath.Join(root, "rel", "42")
-			if err := os.Chmod(dir, 0o750); err != nil {
-				t.Fatal(err)
-			}
-			hidden := time.Now()
-			deadline := hidden.Add(ttl + 5*time.Second)
-			for {
-				resp, _ := get(t, "GET", u)
-				if resp.StatusCode == http.StatusNotFound {
-					break
+		for _, change := range []string{"dir-staged", "file-staged", "replaced", "deleted"} {
+			t.Run(fmt.Sprint(ttl, "/", change), func(t *testing.T) {
+				root := t.TempDir()
+				want := pattern(1000)
+				dir := filepath.Join(root, "rel", "42")
+				file := filepath.Join(dir, "x.iso")
+				writeFile(t, file, want, 0o644)
+				cfg := DefaultConfig(root)
+				cfg.OpenCacheTTL = ttl
+				ts := start(t, cfg)
+				u := ts.URL + "/rel/42/x.iso"
+				if resp, body := get(t, "GET", u); resp.StatusCode != 200 || !bytes.Equal(body, want) {
+					t.Fatalf("public: %d", resp.StatusCode)
 				}
-				if time.Now().After(deadline) {
-					t.Fatalf("a directory made 0750 is still served %v later (TTL %v)", time.Since(hidden), ttl)
+				next := pattern(1001)
+				var err error
+				switch change {
+				case "dir-staged":
+					err = os.Chmod(dir, 0o750)
+				case "file-staged":
+					err = os.Chmod(file, 0o640)
+				case "replaced":
+					tmp := filepath.Join(dir, ".x.iso.tmp")
+					writeFile(t, tmp, next, 0o644)
+					err = os.Rename(tmp, file)
+				case "deleted":
+					err = os.Remove(file)
 				}
-				if ttl == 0 {
-					t.Fatalf("with the cache off, a directory made 0750 is still served: %d", resp.StatusCode)
+				if err != nil {
+					t.Fatal(err)
 				}
-				time.Sleep(10 * time.Millisecond)
-			}
-			if err := os.Chmod(dir, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if resp, _ := get(t, "GET", u); resp.StatusCode != 200 {
-				t.Fatalf("the flipped directory is not served at once: %d", resp.StatusCode)
-			}
-		})
+				changed := time.Now()
+				done := func(code int, body []byte) bool {
+					if change == "replaced" {
+						return code == 200 && bytes.Equal(body, next)
+					}
+					return code == http.StatusNotFound
+				}
+				for {
+					resp, body := get(t, "GET", u)
+					if done(resp.StatusCode, body) {
+						break
+					}
+					if resp.StatusCode != 200 || !bytes.Equal(body, want) {
+						t.Fatalf("neither the old answer nor the new one: %d, %d bytes", resp.StatusCode, len(body))
+					}
+					if ttl == 0 {
+						t.Fatal("with the caches off, the old answer came after the change")
+					}
+					if time.Since(changed) > ttl+5*time.Second {
+						t.Fatalf("the old answer still comes %v after the change (TTL %v)", time.Since(changed), ttl)
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+				// Public again, or a new file: served at once.
+				os.Chmod(dir, 0o755)
+				writeFile(t, file, next, 0o644)
+				writeFile(t, filepath.Join(dir, "new.iso"), next, 0o644)
+				for _, p := range []string{"/rel/42/x.iso", "/rel/42/new.iso"} {
+					if resp, body := get(t, "GET", ts.URL+p); resp.StatusCode != 200 || !bytes.Equal(body, next) {
+						t.Fatalf("%s is not served at once: %d", p, resp.StatusCode)
+					}
+				}
+			})
+		}
+	}
+}
+
+// The file cache holds at most its byte bound, and an entry replaced or
+// expired gives its bytes back.
+func TestFileCacheBound(t *testing.T) {
+	c := newFileCache(time.Second, 3000)
+	now := time.Now()
+	for i := range 10 {
+		c.put(fmt.Sprint(i), make([]byte, 1000), nil, now)
+		if c.bytes > 3000 || len(c.m) > 3 {
+			t.Fatalf("after %d puts: %d bytes in %d entries", i+1, c.bytes, len(c.m))
+		}
+	}
+	c.put("9", make([]byte, 500), nil, now)
+	sum := 0
+	for _, f := range c.m {
+		sum += len(f.data)
+	}
+	if sum != c.bytes {
+		t.Fatalf("accounted %d bytes, holds %d", c.bytes, sum)
+	}
+	if c.get("9", now.Add(2*time.Second)) != nil || c.m["9"] != nil {
+		t.Fatal("an expired file was returned or kept")
+	}
+	c.put("big", make([]byte, 4000), nil, now)
+	if c.m["big"] != nil {
+		t.Fatal("a file over the whole bound was cached")
 	}
 }
 
@@ -110,7 +167,7 @@ func TestDirCacheConcurrent(t *testing.T) {
 		writeFile(t, filepath.Join(root, "d", fmt.Sprint(i), "f.bin"), want, 0o644)
 	}
 	cfg := DefaultConfig(root)
-	cfg.DirCacheTTL = time.Millisecond
+	cfg.OpenCacheTTL = time.Millisecond
 	cfg.MaxConnsPerIP = 0
 	ts := start(t, cfg)
 	fds := func() int { e, _ := os.ReadDir("/proc/self/fd"); return len(e) }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"io/fs"
 	"net/http"
 	"strconv"
 	"strings"
@@ -59,6 +60,12 @@ func (s *Server) handle(w *responseWriter, r *http.Request, c *conn) {
 		writeText(w, r, http.StatusBadRequest, "400 Bad Request\n")
 		return
 	}
+	if !slash {
+		if f := s.files.get(p, s.now()); f != nil {
+			s.serveSmall(w, r, c, p, f.info, f.data)
+			return
+		}
+	}
 	n, err := s.resolve(p, true)
 	if err != nil {
 		s.notFound(w, r)
@@ -113,13 +120,49 @@ func cleanPath(raw string) (p string, slash, ok bool) {
 
 // serveFile sends one regular file; http.ServeContent does the conditional
 // requests and ranges, and its copy of the *os.File reaches the connection's
-// ReadFrom, which is sendfile(2).
+// ReadFrom, which is sendfile(2). A small file is read into memory (and
+// kept in the file cache) and goes out with its headers in one write.
 func (s *Server) serveFile(w *responseWriter, r *http.Request, c *conn, p string, n *node) {
+	if size := n.info.Size(); size <= smallFile {
+		var b []byte
+		if s.files != nil {
+			b = make([]byte, size) // the cache keeps it
+		} else {
+			bp := smallBufs.Get().(*[]byte)
+			defer smallBufs.Put(bp)
+			b = (*bp)[:size]
+		}
+		if k, err := n.file.ReadAt(b, 0); err == nil || (errors.Is(err, io.EOF) && int64(k) == size) {
+			s.files.put(p, b, n.info, s.now())
+			s.serveSmall(w, r, c, p, n.info, b)
+			return
+		}
+		// Changed under us (shorter now): let the file answer for itself.
+	}
+	s.fileHeaders(w, r, p, n.info)
+	http.ServeContent(w, r, "", n.info.ModTime(), n.file)
+}
+
+// serveSmall sends a small file's content from memory. Headers and body
+// leave in one write: net/http's buffer holds both and ServeHTTP flushes
+// the held connection, instead of a header write and a sendfile, two
+// packets for what fits in one.
+func (s *Server) serveSmall(w *responseWriter, r *http.Request, c *conn, p string, info fs.FileInfo, b []byte) {
+	s.fileHeaders(w, r, p, info)
+	if c != nil && r.ProtoMajor == 1 {
+		c.hold()
+	}
+	http.ServeContent(w, r, "", info.ModTime(), bytes.NewReader(b))
+}
+
+// fileHeaders sets what every file's answer carries and applies the range
+// rules.
+func (s *Server) fileHeaders(w *responseWriter, r *http.Request, p string, info fs.FileInfo) {
 	h := w.Header()
 	name := p[strings.LastIndexByte(p, '/')+1:]
 	h["Content-Type"] = []string{s.types.lookup(name)}
 	s.setCache(h, p)
-	h["Etag"] = []string{etag(n.info.ModTime(), n.info.Size())}
+	h["Etag"] = []string{etag(info.ModTime(), info.Size())}
 	noRange := !s.noRange.empty() && s.noRange.match(p)
 	if noRange {
 		w.acceptRanges = "none" // on every answer, so a client knows before it tries
@@ -134,23 +177,6 @@ func (s *Server) serveFile(w *responseWriter, r *http.Request, c *conn, p string
 			r.Header.Del("Range")
 		}
 	}
-	if size := n.info.Size(); size <= smallFile {
-		// A small file goes out with its headers: read it into memory and
-		// let net/http's buffer carry both, instead of a header write and a
-		// sendfile, two packets for what fits in one.
-		bp := smallBufs.Get().(*[]byte)
-		defer smallBufs.Put(bp)
-		b := (*bp)[:size]
-		if k, err := n.file.ReadAt(b, 0); err == nil || (errors.Is(err, io.EOF) && int64(k) == size) {
-			if c != nil && r.ProtoMajor == 1 {
-				c.hold() // ServeHTTP sends it all in one write
-			}
-			http.ServeContent(w, r, "", n.info.ModTime(), bytes.NewReader(b))
-			return
-		}
-		// Changed under us (shorter now): let the file answer for itself.
-	}
-	http.ServeContent(w, r, "", n.info.ModTime(), n.file)
 }
 
 // smallFile is the size up to which a file is read into memory and sent

@@ -28,8 +28,9 @@ type Server struct {
 	log      *slog.Logger
 	now      func() time.Time
 	root     *os.Root
-	dirs     *dirCache // nil when off
-	rootReal string    // the tree's real path, for absolute symlinks
+	dirs     *dirCache  // nil when off
+	files    *fileCache // nil when off
+	rootReal string     // the tree's real path, for absolute symlinks
 	rootInfo fs.FileInfo
 
 	types                *typeTable
@@ -91,7 +92,8 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 		s.root.Close()
 		return nil, fmt.Errorf("fileserver root: %w", err)
 	}
-	s.dirs = newDirCache(cfg.DirCacheTTL, dirCacheMax)
+	s.dirs = newDirCache(cfg.OpenCacheTTL, dirCacheMax)
+	s.files = newFileCache(cfg.OpenCacheTTL, fileCacheBytes)
 	s.types = newTypeTable(cfg.ContentTypes, cfg.DefaultContentType)
 	s.metadata, s.immutable, s.noRange = newPatterns(cfg.Metadata), newPatterns(cfg.Immutable), newPatterns(cfg.NoRange)
 	s.hide = cfg.Hide

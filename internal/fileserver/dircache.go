@@ -145,7 +145,7 @@ type fileCache struct {
 
 type cachedFile struct {
 	data    []byte // never changed once cached: requests share it
-	info    fs.FileInfo
+	meta    *fileMeta
 	expires time.Time
 }
 
@@ -177,7 +177,7 @@ func (c *fileCache) get(p string, now time.Time) *cachedFile {
 	return f
 }
 
-func (c *fileCache) put(p string, data []byte, info fs.FileInfo, now time.Time) {
+func (c *fileCache) put(p string, data []byte, meta *fileMeta, now time.Time) {
 	if c == nil || len(data) > c.maxBytes {
 		return
 	}
@@ -196,6 +196,6 @@ func (c *fileCache) put(p string, data []byte, info fs.FileInfo, now time.Time) 
 			delete(c.m, k)
 		}
 	}
-	c.m[p] = &cachedFile{data: data, info: info, expires: now.Add(c.ttl)}
+	c.m[p] = &cachedFile{data: data, meta: meta, expires: now.Add(c.ttl)}
 	c.bytes += len(data)
 }

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -213,5 +215,66 @@ func TestDirCacheConcurrent(t *testing.T) {
 	}
 	if after := fds(); after > before+16 {
 		t.Fatalf("descriptors grew from %d to %d", before, after)
+	}
+}
+
+// The plain path for small files answers exactly as http.ServeContent
+// does: the same status, headers (but Date) and body, for plain requests
+// and for every kind that ServeContent keeps answering.
+func TestSmallFilePlainPathMatchesServeContent(t *testing.T) {
+	root, _ := contentTree(t)
+	writeFile(t, filepath.Join(root, "epoch.bin"), []byte("old"), 0o644)
+	epoch := time.Unix(0, 0)
+	if err := os.Chtimes(filepath.Join(root, "epoch.bin"), epoch, epoch); err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig(root)
+	cfg.NoRange = []string{"*.db"}
+	fast := start(t, cfg)
+	ref := start(t, cfg, func(s *Server) { s.serveContentAlways = true })
+	paths := []string{"/README.txt", "/repo/repodata/repomd.xml", "/arch/core.db", "/debian/dists/stable/InRelease", "/epoch.bin"}
+	variants := []map[string]string{
+		nil,
+		{"Range": "bytes=0-9"},
+		{"Range": "bytes=0-1,4-5"},
+		{"If-None-Match": "*"},
+		{"If-Modified-Since": "Sat, 01 Jan 2050 00:00:00 GMT"},
+		{"If-Range": `"nope"`, "Range": "bytes=0-1"},
+	}
+	answer := func(base, method, p string, hdr map[string]string) (int, http.Header, []byte) {
+		req, err := http.NewRequest(method, base+p, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var b bytes.Buffer
+		b.ReadFrom(resp.Body)
+		resp.Header.Del("Date")
+		if strings.HasPrefix(resp.Header.Get("Content-Type"), "multipart/") {
+			// The boundary is random; the parts are compared below.
+			resp.Header.Del("Content-Type")
+			return resp.StatusCode, resp.Header, nil
+		}
+		return resp.StatusCode, resp.Header, b.Bytes()
+	}
+	for _, p := range paths {
+		for _, m := range []string{"GET", "HEAD"} {
+			for _, hdr := range variants {
+				for range 2 { // uncached, then from the file cache
+					fc, fh, fb := answer(fast.URL, m, p, hdr)
+					rc, rh, rb := answer(ref.URL, m, p, hdr)
+					if fc != rc || !reflect.DeepEqual(fh, rh) || !bytes.Equal(fb, rb) {
+						t.Errorf("%s %s %v:\n plain path %d %v (%d bytes)\n ServeContent %d %v (%d bytes)", m, p, hdr, fc, fh, len(fb), rc, rh, len(rb))
+					}
+				}
+			}
+		}
 	}
 }

@@ -62,7 +62,7 @@ func (s *Server) handle(w *responseWriter, r *http.Request, c *conn) {
 	}
 	if !slash {
 		if f := s.files.get(p, s.now()); f != nil {
-			s.serveSmall(w, r, c, p, f.info, f.data)
+			s.serveSmall(w, r, c, f.meta, f.data)
 			return
 		}
 	}
@@ -123,6 +123,7 @@ func cleanPath(raw string) (p string, slash, ok bool) {
 // ReadFrom, which is sendfile(2). A small file is read into memory (and
 // kept in the file cache) and goes out with its headers in one write.
 func (s *Server) serveFile(w *responseWriter, r *http.Request, c *conn, p string, n *node) {
+	m := s.fileMeta(p, n.info)
 	if size := n.info.Size(); size <= smallFile {
 		var b []byte
 		if s.files != nil {
@@ -133,43 +134,104 @@ func (s *Server) serveFile(w *responseWriter, r *http.Request, c *conn, p string
 			b = (*bp)[:size]
 		}
 		if k, err := n.file.ReadAt(b, 0); err == nil || (errors.Is(err, io.EOF) && int64(k) == size) {
-			s.files.put(p, b, n.info, s.now())
-			s.serveSmall(w, r, c, p, n.info, b)
+			s.files.put(p, b, m, s.now())
+			s.serveSmall(w, r, c, m, b)
 			return
 		}
 		// Changed under us (shorter now): let the file answer for itself.
 	}
-	s.fileHeaders(w, r, p, n.info)
-	http.ServeContent(w, r, "", n.info.ModTime(), n.file)
+	s.fileHeaders(w, r, m)
+	http.ServeContent(w, r, "", m.modTime, n.file)
 }
 
 // serveSmall sends a small file's content from memory. Headers and body
 // leave in one write: net/http's buffer holds both and ServeHTTP flushes
 // the held connection, instead of a header write and a sendfile, two
 // packets for what fits in one.
-func (s *Server) serveSmall(w *responseWriter, r *http.Request, c *conn, p string, info fs.FileInfo, b []byte) {
-	s.fileHeaders(w, r, p, info)
+func (s *Server) serveSmall(w *responseWriter, r *http.Request, c *conn, m *fileMeta, b []byte) {
+	s.fileHeaders(w, r, m)
 	if c != nil && r.ProtoMajor == 1 {
 		c.hold()
 	}
-	http.ServeContent(w, r, "", info.ModTime(), bytes.NewReader(b))
+	if s.serveContentAlways || conditional(r.Header) {
+		http.ServeContent(w, r, "", m.modTime, bytes.NewReader(b))
+		return
+	}
+	// The plain request, most of them: the whole file, answered as
+	// http.ServeContent would answer it, without its precondition and
+	// range machinery.
+	h := w.Header()
+	if m.lastModified != "" {
+		h["Last-Modified"] = []string{m.lastModified}
+	}
+	h["Accept-Ranges"] = []string{"bytes"}
+	h["Content-Length"] = []string{strconv.Itoa(len(b))}
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		w.Write(b)
+	}
+}
+
+// conditional reports whether a request carries a precondition or a range,
+// which http.ServeContent answers.
+func conditional(h http.Header) bool {
+	for _, k := range [...]string{"Range", "If-Range", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since"} {
+		if _, ok := h[k]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// fileMeta is what a file's answers carry besides its content, worked out
+// once per file (and kept with a cached small file): its type, cache
+// class, validators and range rule.
+type fileMeta struct {
+	modTime      time.Time
+	lastModified string // "" for a zero or epoch time, as ServeContent leaves it out
+	contentType  []string
+	etag         []string
+	cacheControl []string // nil for none
+	expiresNow   bool     // repository metadata: Expires is the moment of the answer
+	noRange      bool
+}
+
+func (s *Server) fileMeta(p string, info fs.FileInfo) *fileMeta {
+	mt := info.ModTime()
+	m := &fileMeta{modTime: mt, contentType: []string{s.types.lookup(p[strings.LastIndexByte(p, '/')+1:])},
+		etag: []string{etag(mt, info.Size())}, noRange: !s.noRange.empty() && s.noRange.match(p)}
+	if !mt.IsZero() && !mt.Equal(time.Unix(0, 0)) {
+		m.lastModified = mt.UTC().Format(http.TimeFormat)
+	}
+	switch {
+	case s.metadata.match(p):
+		m.cacheControl, m.expiresNow = []string{revalidate}, true
+	case s.immutable.match(p):
+		m.cacheControl = []string{s.ccImmutable}
+	case s.ccOther != "":
+		m.cacheControl = []string{s.ccOther}
+	}
+	return m
 }
 
 // fileHeaders sets what every file's answer carries and applies the range
-// rules.
-func (s *Server) fileHeaders(w *responseWriter, r *http.Request, p string, info fs.FileInfo) {
+// rules. The header values are shared between answers, never changed.
+func (s *Server) fileHeaders(w *responseWriter, r *http.Request, m *fileMeta) {
 	h := w.Header()
-	name := p[strings.LastIndexByte(p, '/')+1:]
-	h["Content-Type"] = []string{s.types.lookup(name)}
-	s.setCache(h, p)
-	h["Etag"] = []string{etag(info.ModTime(), info.Size())}
-	noRange := !s.noRange.empty() && s.noRange.match(p)
-	if noRange {
+	h["Content-Type"] = m.contentType
+	h["Etag"] = m.etag
+	if m.cacheControl != nil {
+		h["Cache-Control"] = m.cacheControl
+	}
+	if m.expiresNow {
+		h["Expires"] = []string{s.now().UTC().Format(http.TimeFormat)}
+	}
+	if m.noRange {
 		w.acceptRanges = "none" // on every answer, so a client knows before it tries
 	}
 	if rg := r.Header.Get("Range"); rg != "" {
 		switch {
-		case noRange:
+		case m.noRange:
 			s.m.refusals.WithLabelValues(reasonRange).Inc()
 			r.Header.Del("Range")
 		case s.cfg.MaxRanges > 0 && strings.Count(rg, ",") >= s.cfg.MaxRanges:
@@ -200,18 +262,6 @@ func etag(mtime time.Time, size int64) string {
 }
 
 const revalidate = "max-age=0, must-revalidate"
-
-func (s *Server) setCache(h http.Header, p string) {
-	switch {
-	case s.metadata.match(p):
-		h["Cache-Control"] = []string{revalidate}
-		h["Expires"] = []string{s.now().UTC().Format(http.TimeFormat)}
-	case s.immutable.match(p):
-		h["Cache-Control"] = []string{s.ccImmutable}
-	case s.ccOther != "":
-		h["Cache-Control"] = []string{s.ccOther}
-	}
-}
 
 // notFoundBody is the one 404 for every path that is not served.
 const notFoundBody = "404 Not Found\n"

@@ -43,11 +43,11 @@ type testServer struct {
 
 // start serves cfg on loopback (and TLS when cfg has a certificate) and shuts
 // the server down when the test ends.
-func start(t testing.TB, cfg Config) *testServer {
+func start(t testing.TB, cfg Config, opts ...Option) *testServer {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	s, err := New(cfg, WithRegisterer(reg), WithLogger(log))
+	s, err := New(cfg, append([]Option{WithRegisterer(reg), WithLogger(log)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

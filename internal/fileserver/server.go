@@ -24,14 +24,17 @@ import (
 // Serve, ServeTLS and Run add what needs the connections themselves (per-IP
 // cap, exact byte counts, send timeout). Safe for concurrent use.
 type Server struct {
-	cfg      Config
-	log      *slog.Logger
-	now      func() time.Time
-	root     *os.Root
-	dirs     *dirCache  // nil when off
-	files    *fileCache // nil when off
-	rootReal string     // the tree's real path, for absolute symlinks
-	rootInfo fs.FileInfo
+	cfg   Config
+	log   *slog.Logger
+	now   func() time.Time
+	root  *os.Root
+	dirs  *dirCache  // nil when off
+	files *fileCache // nil when off
+	// serveContentAlways sends every small file through http.ServeContent:
+	// the reference the plain path is tested against.
+	serveContentAlways bool
+	rootReal           string // the tree's real path, for absolute symlinks
+	rootInfo           fs.FileInfo
 
 	types                *typeTable
 	metadata, immutable  patterns

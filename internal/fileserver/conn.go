@@ -66,11 +66,7 @@ func (c *conn) release() error {
 	c.Conn.SetWriteDeadline(time.Now().Add(c.s.cfg.SendTimeout))
 	n, err := c.Conn.Write(c.held)
 	c.wrote(int64(n))
-	if cap(c.held) > 2*smallFile {
-		c.held = nil // a large answer was held (a listing): do not keep its buffer
-	} else {
-		c.held = c.held[:0]
-	}
+	c.held = c.held[:0] // at most a small file and its headers: kept for the next answer
 	if err != nil {
 		c.Conn.Close() // the client is gone; make net/http see it
 	}

@@ -26,6 +26,16 @@
 // sendfile_max_chunk)
 // so its send timeout measures progress rather than the whole download.
 //
+// Small files go out in one write, often from memory. Repository metadata,
+// signatures and small packages are most of a mirror's requests; for them
+// the walk and a header write plus a sendfile cost more than the bytes. A
+// file up to 16 KiB is read into memory, its headers and body leave in one
+// write (the connection holds net/http's writes until the handler ends),
+// and for OpenCacheTTL (1 s) its content and answer headers, and the
+// directories on its way, stay ready. That is nginx's open_file_cache trade:
+// what is replaced or hidden is served as it was for up to a second, and
+// nothing is cached negatively, so a bit flip shows at once.
+//
 // Bytes in the log are the connection's. The Fedora seed wants mod_logio's
 // %I and %O: bytes really received and sent, headers included, also for a
 // download the client broke off. We count on the connection, below TLS. On

@@ -7,6 +7,10 @@ import (
 	"time"
 )
 
+// dirCacheMax bounds the directory cache: enough for every directory a busy
+// mirror's clients walk within a second.
+const dirCacheMax = 4096
+
 // dirCache keeps the directories requests walked through open for a short
 // time (Config.OpenCacheTTL), so a burst of requests into one directory
 // checks and opens it once, not once per request: a download of many small
@@ -17,10 +21,6 @@ import (
 // is visible at once. Entries are keyed by their real path (symlinks
 // resolved), are only created for directories that passed every check, and
 // are closed when the last request using them lets go.
-// dirCacheMax bounds the cache: enough for every directory a busy mirror's
-// clients walk within a second.
-const dirCacheMax = 4096
-
 type dirCache struct {
 	ttl time.Duration
 	max int

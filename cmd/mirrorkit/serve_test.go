@@ -118,3 +118,48 @@ func TestServeCommand(t *testing.T) {
 		t.Fatal("the rsync daemon outlived serve")
 	}
 }
+
+// A flag given overrides [serve] even when empty or zero: --http "" and
+// --rsync-port 0 turn those off, and turning everything off is refused.
+func TestServeFlagsOverride(t *testing.T) {
+	c := newCLI(t)
+	root := t.TempDir()
+	c.env = append(c.env, "MIRRORKIT_SERVE_STATE_DIR="+filepath.Join(c.dir, "state"))
+	if r := c.run("serve", "--root", root, "--http", "", "--rsync-port", "0"); r.code != exitUsage || !strings.Contains(r.err, "nothing to serve") {
+		t.Fatalf("everything off: exit %d: %s", r.code, r.err)
+	}
+	if r := c.run("serve", "--root", root, "--rsync-port", "-5"); r.code != exitUsage || !strings.Contains(r.err, "--rsync-port: -5") {
+		t.Fatalf("negative port: exit %d: %s", r.code, r.err)
+	}
+	// The config's rsync port (873) is kept unless the flag is given.
+	if conf := c.ok("serve", "--root", root, "rsyncd-conf"); !strings.Contains(conf, "port = 873") {
+		t.Fatalf("rsyncd-conf without --rsync-port:\n%s", conf)
+	}
+	if conf := c.ok("serve", "--root", root, "--rsync-port", "8730", "rsyncd-conf"); !strings.Contains(conf, "port = 8730") {
+		t.Fatalf("rsyncd-conf with --rsync-port 8730:\n%s", conf)
+	}
+
+	// rsync alone, without HTTP: it serves the module until stopped.
+	rsync := testutil.RequireTool(t, "rsync")
+	_, port, _ := net.SplitHostPort(testutil.ClosedAddr(t))
+	c.env = append(c.env, "MIRRORKIT_SERVE_METRICS_LISTEN=", "MIRRORKIT_SERVE_RSYNC_ADDRESS=127.0.0.1")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan result, 1)
+	go func() { done <- c.runCtx(ctx, "", "serve", "--root", root, "--http", "", "--rsync-port", port) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, err := exec.Command(rsync, "rsync://127.0.0.1:"+port+"/").CombinedOutput()
+		if err == nil && strings.Contains(string(out), "pub") {
+			break
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("rsync-only serve never listed its module: %v %s", err, out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	if r := <-done; r.code != 0 {
+		t.Fatalf("rsync-only serve: exit %d: %s", r.code, r.err)
+	}
+}

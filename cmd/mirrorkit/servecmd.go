@@ -16,16 +16,20 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/mirrorkit/mirrorkit/internal/config"
 	"github.com/mirrorkit/mirrorkit/internal/fileserver"
 	"github.com/mirrorkit/mirrorkit/internal/rsync/rsyncd"
 )
 
-// serveFlags override [serve] keys for one run.
+// serveFlags override [serve] keys for one run. A flag given overrides
+// even with an empty or zero value: --http "" and --rsync-port 0 turn
+// those services off.
 type serveFlags struct {
 	root, http, https, cert, key, module string
 	rsyncPort                            int
+	set                                  *pflag.FlagSet
 }
 
 func (a *app) serveCommand() *cobra.Command {
@@ -55,6 +59,7 @@ on serve.metrics_listen; SIGHUP reopens the access log; SIGTERM drains and stops
 	}
 	// Persistent: `serve rsyncd-conf` takes the same overrides.
 	fl := cmd.PersistentFlags()
+	f.set = fl
 	fl.StringVar(&f.root, "root", "", "the tree to serve (config serve.root)")
 	fl.StringVar(&f.http, "http", "", `HTTP address, "" for none (config serve.listen)`)
 	fl.StringVar(&f.https, "https", "", "HTTPS address (config serve.listen_tls)")
@@ -69,18 +74,25 @@ on serve.metrics_listen; SIGHUP reopens the access log; SIGTERM drains and stops
 // serveSettings is the [serve] section with the command line's overrides.
 func (a *app) serveSettings(f *serveFlags) (config.Serve, error) {
 	c := a.cfg.Serve
+	given := func(name string) bool { return f.set != nil && f.set.Changed(name) }
 	for _, o := range []struct {
-		set bool
-		dst *string
-		v   string
-	}{{f.root != "", &c.Root, f.root}, {f.http != "", &c.Listen, f.http}, {f.https != "", &c.ListenTLS, f.https},
-		{f.cert != "", &c.TLSCert, f.cert}, {f.key != "", &c.TLSKey, f.key}, {f.module != "", &c.RsyncModule, f.module}} {
-		if o.set {
+		flag string
+		dst  *string
+		v    string
+	}{{"root", &c.Root, f.root}, {"http", &c.Listen, f.http}, {"https", &c.ListenTLS, f.https},
+		{"cert", &c.TLSCert, f.cert}, {"key", &c.TLSKey, f.key}, {"rsync-module", &c.RsyncModule, f.module}} {
+		if given(o.flag) {
 			*o.dst = o.v
 		}
 	}
-	if f.rsyncPort != 0 {
+	if given("rsync-port") {
+		if f.rsyncPort < 0 || f.rsyncPort > 65535 {
+			return c, usagef("--rsync-port: %d is out of range 0..65535 (0 for none)", f.rsyncPort)
+		}
 		c.RsyncPort = f.rsyncPort
+	}
+	if c.Listen == "" && c.ListenTLS == "" && c.RsyncPort == 0 {
+		return c, usagef("nothing to serve: HTTP (--http, serve.listen), HTTPS (--https, serve.listen_tls) and rsync (--rsync-port, serve.rsync_port) are all off")
 	}
 	if c.Root == "" {
 		return c, usagef("no tree: set serve.root in the config or pass --root DIR")
@@ -263,7 +275,16 @@ func (a *app) serve(ctx context.Context, c config.Serve) error {
 		}
 	}()
 	a.log.Info("serving", "root", c.Root, "http", c.Listen, "https", c.ListenTLS, "rsync_port", c.RsyncPort)
-	err = fs.Run(ctx)
+	if c.Listen != "" || c.ListenTLS != "" {
+		err = fs.Run(ctx)
+	} else {
+		// rsync alone: until stopped, or until a service gives up.
+		select {
+		case <-ctx.Done():
+		case err = <-errc:
+			running--
+		}
+	}
 	cancel()
 	for ; running > 0; running-- {
 		if e := <-errc; e != nil && !errors.Is(e, context.Canceled) && err == nil {

@@ -53,6 +53,10 @@ type conn struct {
 	// handler's goroutine is the only writer.
 	holding bool
 	held    []byte
+
+	// fastIdle: on the fast path, waiting for the next request (Shutdown
+	// closes it at once).
+	fastIdle atomic.Bool
 }
 
 // hold starts collecting writes; release sends them in one.
@@ -98,6 +102,8 @@ func connOf(nc net.Conn) *conn {
 	switch v := nc.(type) {
 	case *conn:
 		return v
+	case *handoffConn:
+		return v.conn
 	case *tls.Conn:
 		c, _ := v.NetConn().(*conn)
 		return c

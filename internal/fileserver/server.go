@@ -30,11 +30,14 @@ type Server struct {
 	root  *os.Root
 	dirs  *dirCache  // nil when off
 	files *fileCache // nil when off
-	// serveContentAlways sends every small file through http.ServeContent:
-	// the reference the plain path is tested against.
-	serveContentAlways bool
-	rootReal           string // the tree's real path, for absolute symlinks
-	rootInfo           fs.FileInfo
+	// serveContentAlways sends every small file through http.ServeContent,
+	// and noFast keeps every request off the fast path: the references the
+	// plain path and the fast path are tested against.
+	serveContentAlways, noFast bool
+	fast                       fastConns
+	fastAnswers                atomic.Int64
+	rootReal                   string // the tree's real path, for absolute symlinks
+	rootInfo                   fs.FileInfo
 
 	types                *typeTable
 	metadata, immutable  patterns
@@ -166,6 +169,9 @@ func (s *Server) newHTTPServer() *http.Server {
 // Serve serves plain HTTP on l until Shutdown or Close; it then returns
 // http.ErrServerClosed, like http.Server.Serve.
 func (s *Server) Serve(l net.Listener) error {
+	if s.alog == nil && !s.noFast {
+		return s.hs.Serve(&fastListener{Listener: l, s: s, handoff: make(chan net.Conn), done: make(chan struct{})})
+	}
 	return s.hs.Serve(&listener{Listener: l, s: s})
 }
 
@@ -236,8 +242,15 @@ func (s *Server) Run(ctx context.Context) error {
 // deadline is cut; its log line says how far it got.
 func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.hs.Shutdown(ctx)
+	if err == nil {
+		s.fastShutdown(ctx.Done(), false)
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
+	}
 	wait := ctx
 	if err != nil {
+		s.fastShutdown(nil, true)
 		s.log.Warn("shutdown deadline passed; closing the remaining connections", "err", err)
 		err = errors.Join(err, s.hs.Close())
 		// The connections just closed log their last lines from their own
@@ -265,7 +278,9 @@ const lastLinesGrace = time.Second
 
 // Close closes every connection at once, then the log and the tree.
 func (s *Server) Close() error {
-	return errors.Join(s.hs.Close(), s.closeFiles())
+	err := s.hs.Close()
+	s.fastShutdown(nil, true)
+	return errors.Join(err, s.closeFiles())
 }
 
 func (s *Server) closeFiles() error {

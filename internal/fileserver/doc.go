@@ -36,7 +36,7 @@
 // what is replaced or hidden is served as it was for up to a second, and
 // nothing is cached negatively, so a bit flip shows at once.
 //
-// The common request skips net/http. On plain HTTP without an access log, a
+// The common request skips net/http. On plain HTTP, a
 // keep-alive GET or HEAD of a small file in memory, with nothing in it that
 // could change the answer, is parsed and answered by the fast path (fast.go)
 // with the very headers net/http's path would send; any other request hands

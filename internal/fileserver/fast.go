@@ -20,9 +20,8 @@ import (
 // connection over the per-IP cap — is handed to net/http on the same
 // connection with the bytes already read, so the fast path only ever
 // answers what it understands completely and never judges what it does not.
-// Its answers carry exactly the headers net/http's path sends (a test
-// compares them). It is off when an access log is written, whose exact
-// per-request byte accounting lives in the net/http path.
+// Its answers carry exactly the headers net/http's path sends, and its
+// access log lines the same fields and byte counts (tests compare both).
 
 // fastHeadMax bounds a request head the fast path reads; a longer one is
 // handed over (net/http allows up to MaxHeaderBytes).
@@ -206,6 +205,7 @@ func (s *Server) serveFast(c *conn, l *fastListener) {
 			l.handOver(&handoffConn{conn: c, r: br})
 			return
 		}
+		req.size, req.start = len(head), s.now()
 		br.Discard(len(head))
 		c.SetReadDeadline(time.Time{})
 		if err := s.answerFast(c, &req, f); err != nil || req.close {
@@ -245,6 +245,10 @@ type fastRequest struct {
 	head  bool   // HEAD, else GET
 	path  string // clean, slash-led, unescaped (it has nothing to unescape)
 	close bool   // Connection: close
+	// For the access log.
+	referer, userAgent string
+	size               int // the head's length, the request's %I
+	start              time.Time
 }
 
 // parseFast reads a request head the fast path may answer: the request
@@ -292,8 +296,12 @@ func parseFast(head []byte, req *fastRequest) bool {
 			default:
 				return false
 			}
-		case "user-agent", "accept", "accept-encoding", "accept-language", "accept-charset",
-			"referer", "cache-control", "pragma", "dnt", "via", "x-forwarded-for", "x-forwarded-proto",
+		case "user-agent":
+			req.userAgent = string(value)
+		case "referer":
+			req.referer = string(value)
+		case "accept", "accept-encoding", "accept-language", "accept-charset",
+			"cache-control", "pragma", "dnt", "via", "x-forwarded-for", "x-forwarded-proto",
 			"sec-fetch-mode", "sec-fetch-site", "sec-fetch-dest", "upgrade-insecure-requests":
 			// No bearing on a file's answer.
 		default:
@@ -401,6 +409,26 @@ func (s *Server) answerFast(c *conn, req *fastRequest, f *cachedFile) error {
 	}
 	s.m.request(http.StatusOK, method)
 	s.fastAnswers.Add(1)
-	_, err := c.Write(b)
+	if s.alog == nil {
+		_, err := c.Write(b)
+		return err
+	}
+	// The log line, with the exact bytes of this exchange. The marks move
+	// past it, so a request net/http takes on this connection later counts
+	// only its own bytes.
+	s.pending.Add(1)
+	defer s.pending.Add(-1)
+	n, err := c.Write(b)
+	c.mu.Lock()
+	c.readMark += int64(req.size)
+	c.writtenMark += int64(n)
+	c.mu.Unlock()
+	body := int64(0) // of the body, what left: all of it, or less on a cut answer
+	if !req.head {
+		body = int64(max(0, n-(len(b)-len(f.data))))
+	}
+	r := &http.Request{Method: method, RequestURI: req.path, Proto: "HTTP/1.1", RemoteAddr: c.RemoteAddr().String(),
+		Header: http.Header{"Referer": {req.referer}, "User-Agent": {req.userAgent}}}
+	s.alog.write(formatRecord(r, req.start, http.StatusOK, body, int64(req.size)), int64(n))
 	return err
 }

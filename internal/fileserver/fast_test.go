@@ -7,8 +7,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -211,20 +214,75 @@ func TestFastPathIdleAndShutdown(t *testing.T) {
 	eof(br, "after shutdown, the idle connection")
 }
 
-// With an access log, every request takes the net/http path, where the
-// log's exact byte accounting lives.
-func TestFastPathOffWithAccessLog(t *testing.T) {
+// With an access log, the fast path writes the lines the net/http path
+// would: the same fields and the same byte counts (%I, %O), also for a
+// connection that it hands over halfway.
+func TestFastPathAccessLog(t *testing.T) {
 	root, _ := contentTree(t)
-	cfg := DefaultConfig(root)
-	cfg.AccessLog = filepath.Join(t.TempDir(), "access.log")
-	ts := start(t, cfg)
-	for range 3 {
-		if resp, _ := get(t, "GET", ts.URL+"/README.txt"); resp.StatusCode != 200 {
-			t.Fatal(resp.StatusCode)
+	logs := map[string]string{}
+	servers := map[string]*testServer{}
+	for _, name := range []string{"fast", "ref"} {
+		cfg := DefaultConfig(root)
+		cfg.AccessLog = filepath.Join(t.TempDir(), "access.log")
+		logs[name] = cfg.AccessLog
+		var opts []Option
+		if name == "ref" {
+			opts = append(opts, func(s *Server) { s.noFast = true })
+		}
+		servers[name] = start(t, cfg, opts...)
+	}
+	plain := "GET /README.txt HTTP/1.1\r\nHost: m\r\nUser-Agent: dnf/4 \"x\"\r\nReferer: http://r/\r\n\r\n"
+	head := "HEAD /repo/repodata/repomd.xml HTTP/1.1\r\nHost: m\r\n\r\n"
+	ranged := "GET /README.txt HTTP/1.1\r\nHost: m\r\nRange: bytes=1-2\r\n\r\n"
+	lines := map[string][]string{}
+	for name, ts := range servers {
+		get(t, "GET", ts.URL+"/README.txt") // into the cache
+		get(t, "GET", ts.URL+"/repo/repodata/repomd.xml")
+		c, err := net.Dial("tcp", addrOf(ts.URL))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		br := bufio.NewReader(c)
+		for _, raw := range []string{plain, head, ranged, plain} {
+			io.WriteString(c, raw)
+			resp, err := http.ReadResponse(br, &http.Request{Method: strings.Fields(raw)[0]})
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.ReadAll(resp.Body)
+		}
+		c.Close()
+		if name == "fast" && ts.fastAnswers.Load() < 2 {
+			t.Fatalf("the fast path answered %d with the access log on", ts.fastAnswers.Load())
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := ts.Shutdown(ctx); err != nil { // writes the last lines
+			t.Fatal(err)
+		}
+		cancel()
+		b, err := os.ReadFile(logs[name])
+		if err != nil {
+			t.Fatal(err)
+		}
+		all := strings.Split(strings.TrimSpace(string(b)), "\n")
+		if len(all) != 6 {
+			t.Fatalf("%s: %d lines, want 6:\n%s", name, len(all), b)
+		}
+		for _, l := range all[2:] { // the four of the raw connection
+			// The time differs; everything else must not.
+			l = regexp.MustCompile(`\[[^]]*\]`).ReplaceAllString(l, "[T]")
+			lines[name] = append(lines[name], l)
 		}
 	}
-	if n := ts.fastAnswers.Load(); n != 0 {
-		t.Fatalf("the fast path answered %d requests with an access log on", n)
+	// A line that counted nothing would match too: the first GET's %I and
+	// %O are its head's and its answer's sizes.
+	f := strings.Fields(lines["fast"][0])
+	if in, out := f[len(f)-4], f[len(f)-3]; in != strconv.Itoa(len(plain)) || out == "0" {
+		t.Fatalf("first line's %%I %%O: %s %s, want %d and the answer's size: %q", in, out, len(plain), lines["fast"][0])
+	}
+	if !reflect.DeepEqual(lines["fast"], lines["ref"]) {
+		t.Fatalf("access log lines differ:\nfast %q\n ref %q", lines["fast"], lines["ref"])
 	}
 }
 

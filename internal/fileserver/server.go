@@ -169,7 +169,7 @@ func (s *Server) newHTTPServer() *http.Server {
 // Serve serves plain HTTP on l until Shutdown or Close; it then returns
 // http.ErrServerClosed, like http.Server.Serve.
 func (s *Server) Serve(l net.Listener) error {
-	if s.alog == nil && s.files != nil && !s.noFast { // without the file cache it would only ever hand over
+	if s.files != nil && !s.noFast { // without the file cache it would only ever hand over
 		return s.hs.Serve(&fastListener{Listener: l, s: s, handoff: make(chan net.Conn), done: make(chan struct{})})
 	}
 	return s.hs.Serve(&listener{Listener: l, s: s})

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -102,17 +103,18 @@ func (h *handoffConn) Read(p []byte) (int, error) {
 
 // fastConns tracks the connections on the fast path, for Shutdown and Close.
 type fastConns struct {
-	mu      sync.Mutex
-	m       map[*conn]struct{}
-	closing bool
-	wg      sync.WaitGroup
+	mu sync.Mutex
+	m  map[*conn]struct{}
+	wg sync.WaitGroup
+	// closing is set under mu, read without it: every request checks it.
+	closing atomic.Bool
 }
 
 func (s *Server) fastTrack(c *conn) bool {
 	f := &s.fast
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.closing {
+	if f.closing.Load() {
 		return false
 	}
 	if f.m == nil {
@@ -137,7 +139,7 @@ func (s *Server) fastUntrack(c *conn) {
 func (s *Server) fastShutdown(done <-chan struct{}, force bool) {
 	f := &s.fast
 	f.mu.Lock()
-	f.closing = true
+	f.closing.Store(true)
 	for c := range f.m {
 		if force || c.fastIdle.Load() {
 			c.Close()
@@ -158,11 +160,7 @@ func (s *Server) fastShutdown(done <-chan struct{}, force bool) {
 	}
 }
 
-func (s *Server) fastClosing() bool {
-	s.fast.mu.Lock()
-	defer s.fast.mu.Unlock()
-	return s.fast.closing
-}
+func (s *Server) fastClosing() bool { return s.fast.closing.Load() }
 
 // serveFast runs one connection's requests until one needs net/http.
 func (s *Server) serveFast(c *conn, l *fastListener) {

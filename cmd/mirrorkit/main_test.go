@@ -96,6 +96,20 @@ func (c *cli) run(args ...string) result {
 	return c.runStdin("", args...)
 }
 
+// background runs a daemon command until the returned stop is called, which
+// reports an exit other than 0 as a test error.
+func (c *cli) background(args ...string) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan result, 1)
+	go func() { done <- c.runCtx(ctx, "", args...) }()
+	return func() {
+		cancel()
+		if r := <-done; r.code != 0 {
+			c.t.Errorf("mirrorkit %s: exit %d: %s", strings.Join(args, " "), r.code, r.err)
+		}
+	}
+}
+
 // ok runs a command that must succeed and returns its standard output.
 func (c *cli) ok(args ...string) string {
 	c.t.Helper()
@@ -718,15 +732,7 @@ func TestRedirectorDaemon(t *testing.T) {
 
 	listen, metrics := testutil.ClosedAddr(t), testutil.ClosedAddr(t)
 	c.env = append(c.env, "MIRRORKIT_REDIRECTOR_METRICS_LISTEN="+metrics)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan result, 1)
-	go func() { done <- c.runCtx(ctx, "", "redirector", "--listen", listen) }()
-	defer func() {
-		cancel()
-		if r := <-done; r.code != 0 {
-			t.Errorf("redirector exit %d: %s", r.code, r.err)
-		}
-	}()
+	defer c.background("redirector", "--listen", listen)()
 	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	var resp *http.Response
 	deadline := time.Now().Add(30 * time.Second)
@@ -788,15 +794,7 @@ func TestRedirectorUsesGeo(t *testing.T) {
 	}
 	c.setenv("MIRRORKIT_GEO_CITY_FILES", db)
 	listen := testutil.ClosedAddr(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan result, 1)
-	go func() { done <- c.runCtx(ctx, "", "redirector", "--listen", listen) }()
-	defer func() {
-		cancel()
-		if r := <-done; r.code != 0 {
-			t.Errorf("redirector exit %d: %s", r.code, r.err)
-		}
-	}()
+	defer c.background("redirector", "--listen", listen)()
 	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	deadline := time.Now().Add(30 * time.Second)
 	for got := 0; got < 20; {
@@ -835,15 +833,7 @@ func TestRedirectorFollowsProbes(t *testing.T) {
 	listen := testutil.ClosedAddr(t)
 	c.env = append(c.env, "MIRRORKIT_REDIRECTOR_METRICS_LISTEN=", "MIRRORKIT_PROBE_INTERVAL=1s", "MIRRORKIT_PROBE_TIMEOUT=1s",
 		"MIRRORKIT_PROBE_DOWN_AFTER=1", "MIRRORKIT_PROBE_UP_AFTER=1", "MIRRORKIT_REDIRECTOR_REFRESH_INTERVAL=1h")
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan result, 1)
-	go func() { done <- c.runCtx(ctx, "", "redirector", "--listen", listen, "--origin", origin) }()
-	defer func() {
-		cancel()
-		if r := <-done; r.code != 0 {
-			t.Errorf("redirector exit %d: %s", r.code, r.err)
-		}
-	}()
+	defer c.background("redirector", "--listen", listen, "--origin", origin)()
 	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	// await polls until the redirector answers /pub/x.iso with the status.
 	await := func(what string, status int) {

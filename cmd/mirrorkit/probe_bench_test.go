@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -84,15 +83,7 @@ func downToLastRedirect(b *testing.B) (refused, hung []float64) {
 
 	listen := testutil.ClosedAddr(b)
 	c.env = append(c.env, "MIRRORKIT_REDIRECTOR_METRICS_LISTEN=")
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan result, 1)
-	go func() { done <- c.runCtx(ctx, "", "redirector", "--listen", listen, "--origin", origin) }()
-	defer func() {
-		cancel()
-		if r := <-done; r.code != 0 {
-			b.Errorf("redirector exit %d: %s", r.code, r.err)
-		}
-	}()
+	defer c.background("redirector", "--listen", listen, "--origin", origin)()
 
 	// Clients: each records, by mirror, when it last got a redirect there.
 	var mu sync.Mutex

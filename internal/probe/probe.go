@@ -116,8 +116,7 @@ func (p *Prober) Probe(ctx context.Context, t Target) Result {
 	r.Latency = time.Since(start)
 	r.OK = err == nil
 	if err != nil {
-		r.Reason = reason(err, timeout)
-		r.Class = reasonClass(err)
+		r.Class, r.Reason = explain(err, timeout)
 	}
 	return r
 }

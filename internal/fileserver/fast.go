@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // The fast path answers the common request of a plain HTTP/1.1 connection
@@ -275,15 +277,17 @@ func parseFast(head []byte, req *fastRequest) bool {
 		if len(field) == 0 {
 			break // the blank line
 		}
+		// net/http's own validators: what the fast path takes, net/http
+		// would have taken too.
 		name, value, ok := bytes.Cut(field, []byte(":"))
-		if !ok || len(name) == 0 || !tokenOnly(name) || !plainValue(value) {
+		if !ok || !httpguts.ValidHeaderFieldName(string(name)) || !httpguts.ValidHeaderFieldValue(string(value)) {
 			return false // includes obs-fold: a line starting with a space
 		}
 		value = bytes.TrimSpace(value)
 		switch string(bytes.ToLower(name)) {
 		case "host":
 			hosts++
-			if !hostValue(value) {
+			if len(value) == 0 || !httpguts.ValidHostHeader(string(value)) {
 				return false
 			}
 		case "connection":
@@ -319,43 +323,6 @@ func fastPath(p []byte) bool {
 		switch {
 		case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9':
 		case b == '/', b == '.', b == '-', b == '_', b == '+', b == '~':
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-func tokenOnly(b []byte) bool {
-	for _, c := range b {
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case bytes.IndexByte([]byte("!#$%&'*+-.^_`|~"), c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// plainValue: printable ASCII and tabs only, and not starting a folded line.
-func plainValue(b []byte) bool {
-	for _, c := range b {
-		if (c < 0x20 && c != '\t') || c >= 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-func hostValue(b []byte) bool {
-	if len(b) == 0 {
-		return false
-	}
-	for _, c := range b {
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case c == '.', c == '-', c == ':', c == '[', c == ']':
 		default:
 			return false
 		}
